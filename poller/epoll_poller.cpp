@@ -1,0 +1,74 @@
+// epoll(7), level- or edge-triggered. The kernel keeps the interest set, so this backend
+// is a thin translation: O(1) per change, O(ready) per wait.
+#include <sys/epoll.h>
+
+#include <cerrno>
+#include <system_error>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "poller/backends.hpp"
+#include "poller/unique_fd.hpp"
+
+namespace iomux {
+namespace {
+
+class EpollPoller final : public Poller {
+public:
+    explicit EpollPoller(bool edge_triggered)
+        : epfd_(::epoll_create1(EPOLL_CLOEXEC)), edge_(edge_triggered) {
+        if (!epfd_) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+    }
+
+    std::string_view name() const noexcept override { return edge_ ? "epoll-et" : "epoll"; }
+    bool edge_triggered() const noexcept override { return edge_; }
+    int fileno() const noexcept override { return epfd_.get(); }
+
+    void remove(int fd) noexcept override {
+        // ENOENT, EBADF: the fd was closed (the kernel dropped it) or never added. Either
+        // way there is nothing left to remove, and a reused fd number is not touched.
+        ::epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr);
+    }
+
+protected:
+    void do_add(int fd, std::uint32_t events) override { control(EPOLL_CTL_ADD, fd, events); }
+    void do_modify(int fd, std::uint32_t events) override { control(EPOLL_CTL_MOD, fd, events); }
+
+    int wait_once(std::span<PollEvent> out, Timeout timeout) override {
+        if (buffer_.size() < out.size()) buffer_.resize(out.size());
+        const int n = ::epoll_wait(epfd_.get(), buffer_.data(), static_cast<int>(out.size()), timeout_ms(timeout));
+        for (int i = 0; i < n; ++i) {
+            const epoll_event& ev = buffer_[i];
+            const auto interest = static_cast<std::uint32_t>(ev.data.u64 >> 32);
+            out[i] = {static_cast<int>(static_cast<std::uint32_t>(ev.data.u64)),
+                      ready_events(ev.events & EPOLLIN, ev.events & EPOLLOUT,
+                                   ev.events & ~(EPOLLIN | EPOLLOUT), interest)};
+        }
+        return n;
+    }
+
+private:
+    void control(int op, int fd, std::uint32_t events) {
+        epoll_event ev{};
+        ev.events = (events & EVENT_READ ? EPOLLIN : 0u) | (events & EVENT_WRITE ? EPOLLOUT : 0u) |
+                    (edge_ ? EPOLLET : 0u);
+        // The interest rides along with the fd so wait() can mask ERR/HUP without a lookup.
+        ev.data.u64 = static_cast<std::uint32_t>(fd) | (std::uint64_t{events} << 32);
+        if (::epoll_ctl(epfd_.get(), op, fd, &ev) != 0)
+            throw std::system_error(errno, std::generic_category(),
+                                    fmt::format("epoll_ctl({}, fd {})", op == EPOLL_CTL_ADD ? "ADD" : "MOD", fd));
+    }
+
+    UniqueFd epfd_;
+    bool edge_;
+    std::vector<epoll_event> buffer_;
+};
+
+}  // namespace
+
+std::unique_ptr<Poller> make_epoll_poller(bool edge_triggered) {
+    return std::make_unique<EpollPoller>(edge_triggered);
+}
+
+}  // namespace iomux

@@ -1,0 +1,103 @@
+// Poller: the one interface every readiness backend implements.
+//
+// A Poller watches file descriptors for readability and writability and reports which are
+// ready. It knows nothing of callbacks or user data: that is reactor/'s job. It does not
+// own the fds it watches. Backends, chosen by name at run time (make_poller):
+//
+//   select    select(2) over bitmaps sized to the highest fd; no FD_SETSIZE limit.
+//             Each wait costs O(highest fd) in the kernel and in user space.
+//   poll      poll(2) over a dense pollfd array; O(1) add/remove; O(n) per wait.
+//   epoll     epoll(7), level-triggered: O(ready) per wait.
+//   epoll-et  epoll(7), edge-triggered (EPOLLET). An fd is reported once per edge: when it
+//             becomes ready, not while it stays ready. The caller must read (or write,
+//             or accept) until EAGAIN, or it may never hear of that fd again.
+//
+// Semantics common to every backend (the conformance suite in tests/ holds them to it):
+//  - wait() reports at most one PollEvent per fd, carrying every ready bit, and only bits
+//    the fd was registered for. Error and hang-up conditions (a closed or reset peer) are
+//    reported as readiness on the registered events, as Python's selectors do, so a
+//    closed peer is never missed: the next read or write returns the error.
+//  - timeout < 0 blocks, 0 polls, > 0 waits at least that long: it is rounded UP to the
+//    backend's resolution (1 ms for poll and epoll, 1 us for select), so a short timeout
+//    never turns into a busy loop.
+//  - A signal does not end a wait early: EINTR is retried with the remaining time (PEP 475).
+//  - An fd must be removed before it is closed. A closed fd left registered is dropped
+//    silently by epoll, reported ready by poll (POLLNVAL) and select (EBADF), and never
+//    affects an fd that later reuses its number once remove() was called.
+//
+// Errors: ValueError for a negative fd or an event mask that is 0 or has unknown bits;
+// std::system_error (errno) from the kernel, and EEXIST / ENOENT for adding an fd twice or
+// modifying one that was never added, on every backend. remove() never fails.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace iomux {
+
+// Interest and readiness bits; the values of Python's selectors.EVENT_READ / EVENT_WRITE.
+inline constexpr std::uint32_t EVENT_READ = 1u << 0;
+inline constexpr std::uint32_t EVENT_WRITE = 1u << 1;
+
+struct PollEvent {
+    int fd;
+    std::uint32_t events;  // never 0, never more than the fd's interest
+};
+
+// A wait's timeout; negative blocks. Use kBlock for clarity.
+using Timeout = std::chrono::nanoseconds;
+inline constexpr Timeout kBlock{-1};
+
+class Poller {
+public:
+    virtual ~Poller() = default;
+    Poller(const Poller&) = delete;
+    Poller& operator=(const Poller&) = delete;
+
+    // The name make_poller() knows this backend by.
+    virtual std::string_view name() const noexcept = 0;
+    // True when readiness is reported once per edge (see epoll-et above).
+    virtual bool edge_triggered() const noexcept { return false; }
+    // The kernel object's fd (epoll), or -1 when the backend has none.
+    virtual int fileno() const noexcept { return -1; }
+
+    void add(int fd, std::uint32_t events);
+    void modify(int fd, std::uint32_t events);
+    // Stops watching fd. Tolerates an fd that was never added or is already closed.
+    virtual void remove(int fd) noexcept = 0;
+
+    // Waits until an fd is ready or the timeout passes, and writes up to out.size() events
+    // into out; returns how many. Fds that did not fit are reported by the next wait
+    // (backends rotate where they start, so none starves). Does not allocate once the
+    // backend has seen the largest out.size() and fd.
+    std::size_t wait(std::span<PollEvent> out, Timeout timeout);
+
+protected:
+    Poller() = default;
+    // Backends implement these; the public wrappers above validate arguments first.
+    virtual void do_add(int fd, std::uint32_t events) = 0;
+    virtual void do_modify(int fd, std::uint32_t events) = 0;
+    // One wait: returns the count, or -1 with errno set. EINTR is retried by wait().
+    // timeout is kBlock or >= 0.
+    virtual int wait_once(std::span<PollEvent> out, Timeout timeout) = 0;
+
+    // Rounds a timeout up to whole milliseconds for poll(2) / epoll_wait(2): -1 blocks.
+    static int timeout_ms(Timeout timeout) noexcept;
+};
+
+// Creates the backend with that name; ValueError for a name this build does not have,
+// std::system_error when the kernel refuses it (e.g. epoll_create1 failing).
+std::unique_ptr<Poller> make_poller(std::string_view name);
+
+// The backends this build has, in order of preference (best first).
+std::vector<std::string> backend_names();
+
+// The default: $IOMUX_BACKEND when set (ValueError if it names no backend), else "epoll".
+std::string default_backend();
+
+}  // namespace iomux

@@ -1,0 +1,422 @@
+#include "reactor/reactor.hpp"
+
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <mutex>
+#include <system_error>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "poller/errors.hpp"
+#include "poller/unique_fd.hpp"
+#include "reactor/selector.hpp"
+
+namespace iomux {
+namespace {
+
+// The write end of the signal self-pipe, and which reactor owns it. A signal handler can
+// reach only globals; these two are the only mutable globals in iomux.
+std::atomic<int> g_signal_pipe{-1};
+std::atomic<const void*> g_signal_owner{nullptr};
+
+extern "C" void on_signal(int signo) {
+    const int saved = errno;
+    const int fd = g_signal_pipe.load(std::memory_order_relaxed);
+    if (fd >= 0) {
+        const auto byte = static_cast<unsigned char>(signo);
+        [[maybe_unused]] auto n = ::write(fd, &byte, 1);  // a full pipe already wakes the loop
+    }
+    errno = saved;
+}
+
+[[noreturn]] void throw_errno(const char* what) {
+    throw std::system_error(errno, std::generic_category(), what);
+}
+
+void drain(int fd) {
+    std::array<char, 256> buf;
+    while (::read(fd, buf.data(), buf.size()) > 0) {
+    }
+}
+
+}  // namespace
+
+struct TimerHandle::State {
+    Reactor::Clock::time_point when;
+    std::uint64_t seq;  // ties broken by scheduling order
+    Reactor::Callback cb;
+    bool cancelled = false;
+};
+
+void TimerHandle::cancel() noexcept {
+    if (state_) {
+        state_->cancelled = true;
+        state_->cb = nullptr;  // release what the callback captured now, not when it is popped
+    }
+}
+
+bool TimerHandle::cancelled() const noexcept {
+    return state_ && state_->cancelled;
+}
+
+namespace {
+
+// An fd's callbacks: the data of its SelectorKey.
+struct Handlers {
+    Reactor::Callback reader, writer;
+    bool reading = false, writing = false;  // wanted; the callback may be out running
+    std::uint32_t kept = 0;                 // keep_ready() bits not yet dispatched
+    std::uint64_t id;                       // unique per registration: detects fd reuse
+    std::uint32_t events() const { return (reading ? EVENT_READ : 0u) | (writing ? EVENT_WRITE : 0u); }
+};
+
+}  // namespace
+
+struct Reactor::Impl {
+    Impl(std::string_view backend, Stats& stats) : selector(backend), stats(stats) {}
+
+    Selector<std::unique_ptr<Handlers>> selector;
+    Stats& stats;
+    std::uint64_t next_id = 0;
+    std::uint64_t next_seq = 0;
+    bool running = false;
+
+    // Timers: a min-heap on (when, seq); cancelled ones are dropped when they surface, or
+    // all at once when they make up most of the heap.
+    using TimerPtr = std::shared_ptr<TimerHandle::State>;
+    std::vector<TimerPtr> timers;
+    std::size_t timers_after_compaction = 0;
+    static bool later(const TimerPtr& a, const TimerPtr& b) {
+        return a->when != b->when ? a->when > b->when : a->seq > b->seq;
+    }
+
+    std::vector<Callback> soon, running_soon;
+    std::vector<std::pair<int, std::uint64_t>> kept, running_kept;
+
+    // Cross-thread hand-off.
+    UniqueFd wake_fd;
+    std::mutex incoming_mutex;
+    std::vector<Callback> incoming;
+    std::atomic<bool> wake_pending{false};
+    std::atomic<bool> stopping{false};
+
+    // Signals.
+    UniqueFd signal_read, signal_write;
+    std::array<Callback, NSIG> signal_handlers;
+
+    ExceptionHandler on_exception = [](int fd, std::exception_ptr e) {
+        std::string what = "unknown exception";
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            what = ex.what();
+        } catch (...) {
+        }
+        const std::string where = fd >= 0 ? fmt::format("fd {}", fd) : fd == -1 ? "a timer or call_soon" : fmt::format("signal {}", -fd);
+        fmt::print(stderr, "iomux: callback for {} threw: {}\n", where, what);
+    };
+
+    Handlers* lookup(int fd, std::uint64_t id) {
+        auto map = selector.get_map();
+        if (!map.contains(fd)) return nullptr;
+        Handlers* h = map.at(fd).data.get();
+        return h->id == id ? h : nullptr;
+    }
+
+    void guarded(int where, Callback& cb) {
+        try {
+            cb();
+        } catch (...) {
+            on_exception(where, std::current_exception());
+        }
+    }
+
+    // Calls one direction's callback of fd, if that registration still wants it. The
+    // callback is moved out while it runs, so it can remove or replace itself safely; it is
+    // put back unless it was removed or replaced meanwhile.
+    void call_direction(int fd, std::uint64_t id, std::uint32_t direction) {
+        Handlers* h = lookup(fd, id);
+        if (!h || !(h->events() & direction)) {
+            ++stats.stale_dropped;
+            return;
+        }
+        Callback& slot = direction == EVENT_READ ? h->reader : h->writer;
+        Callback cb = std::move(slot);
+        slot = nullptr;
+        ++stats.callbacks;
+        guarded(fd, cb);
+        h = lookup(fd, id);
+        if (!h) return;
+        Callback& after = direction == EVENT_READ ? h->reader : h->writer;
+        const bool wanted = direction == EVENT_READ ? h->reading : h->writing;
+        if (wanted && !after) after = std::move(cb);
+    }
+
+    void wake() {
+        if (wake_pending.exchange(true)) return;
+        const std::uint64_t one = 1;
+        [[maybe_unused]] auto n = ::write(wake_fd.get(), &one, sizeof one);
+    }
+};
+
+Reactor::Reactor(std::string_view backend) : impl_(std::make_unique<Impl>(backend, stats_)) {
+    impl_->wake_fd.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    if (!impl_->wake_fd) throw_errno("eventfd");
+    add_reader(impl_->wake_fd.get(), [this] {
+        Impl& m = *impl_;
+        drain(m.wake_fd.get());
+        m.wake_pending.store(false);  // before taking the queue, so no hand-off is missed
+        std::vector<Callback> batch;
+        {
+            std::lock_guard lock(m.incoming_mutex);
+            batch.swap(m.incoming);
+        }
+        for (Callback& cb : batch) m.soon.push_back(std::move(cb));
+    });
+}
+
+Reactor::~Reactor() {
+    for (int signo = 1; signo < NSIG; ++signo)
+        if (impl_->signal_handlers[signo]) remove_signal_handler(signo);
+}
+
+std::string_view Reactor::backend() const noexcept {
+    return impl_->selector.backend();
+}
+
+void Reactor::set_exception_handler(ExceptionHandler handler) {
+    impl_->on_exception = std::move(handler);
+}
+
+namespace {
+
+// Sets or clears one direction's callback and brings the selector in line: one backend
+// call at most, none when the interest does not change.
+bool set_callback(Selector<std::unique_ptr<Handlers>>& selector, std::uint64_t& next_id, int fd,
+                  std::uint32_t direction, Reactor::Callback cb) {
+    if (fd < 0) throw ValueError(fmt::format("Invalid file descriptor: {}", fd));
+    auto map = selector.get_map();
+    if (!map.contains(fd)) {
+        if (!cb) return false;
+        auto h = std::make_unique<Handlers>();
+        h->id = next_id++;
+        (direction == EVENT_READ ? h->reader : h->writer) = std::move(cb);
+        (direction == EVENT_READ ? h->reading : h->writing) = true;
+        selector.register_fd(fd, direction, std::move(h));
+        return true;
+    }
+    Handlers& h = *map.at(fd).data;
+    bool& wanted = direction == EVENT_READ ? h.reading : h.writing;
+    const bool had = wanted;
+    wanted = static_cast<bool>(cb);
+    // The old callback may be the one running now; it is destroyed by whoever holds it
+    // (see dispatch), never under its own feet. When not running, plain assignment.
+    (direction == EVENT_READ ? h.reader : h.writer) = std::move(cb);
+    if (!wanted) h.kept &= ~direction;
+    if (h.events() == 0)
+        selector.unregister(fd);
+    else
+        selector.modify(fd, h.events());
+    return had;
+}
+
+}  // namespace
+
+void Reactor::add_reader(int fd, Callback cb) {
+    if (!cb) throw ValueError("add_reader needs a callback");
+    set_callback(impl_->selector, impl_->next_id, fd, EVENT_READ, std::move(cb));
+}
+
+void Reactor::add_writer(int fd, Callback cb) {
+    if (!cb) throw ValueError("add_writer needs a callback");
+    set_callback(impl_->selector, impl_->next_id, fd, EVENT_WRITE, std::move(cb));
+}
+
+bool Reactor::remove_reader(int fd) {
+    return fd >= 0 && set_callback(impl_->selector, impl_->next_id, fd, EVENT_READ, nullptr);
+}
+
+bool Reactor::remove_writer(int fd) {
+    return fd >= 0 && set_callback(impl_->selector, impl_->next_id, fd, EVENT_WRITE, nullptr);
+}
+
+void Reactor::keep_ready(int fd, std::uint32_t events) {
+    auto map = impl_->selector.get_map();
+    if (!map.contains(fd)) throw KeyError(fmt::format("fd {} is not registered", fd));
+    Handlers& h = *map.at(fd).data;
+    const std::uint32_t add = events & h.events() & ~h.kept;
+    if (add == 0) return;
+    if (h.kept == 0) impl_->kept.emplace_back(fd, h.id);
+    h.kept |= add;
+}
+
+TimerHandle Reactor::call_later(Clock::duration delay, Callback cb) {
+    return call_at(Clock::now() + std::max(delay, Clock::duration::zero()), std::move(cb));
+}
+
+TimerHandle Reactor::call_at(Clock::time_point when, Callback cb) {
+    if (!cb) throw ValueError("call_at needs a callback");
+    auto state = std::make_shared<TimerHandle::State>(TimerHandle::State{when, impl_->next_seq++, std::move(cb)});
+    impl_->timers.push_back(state);
+    std::push_heap(impl_->timers.begin(), impl_->timers.end(), Impl::later);
+    return TimerHandle(std::move(state));
+}
+
+void Reactor::call_soon(Callback cb) {
+    if (!cb) throw ValueError("call_soon needs a callback");
+    impl_->soon.push_back(std::move(cb));
+}
+
+void Reactor::call_soon_threadsafe(Callback cb) {
+    if (!cb) throw ValueError("call_soon_threadsafe needs a callback");
+    {
+        std::lock_guard lock(impl_->incoming_mutex);
+        impl_->incoming.push_back(std::move(cb));
+    }
+    impl_->wake();
+}
+
+void Reactor::stop() {
+    impl_->stopping.store(true);
+    impl_->wake();
+}
+
+void Reactor::add_signal_handler(int signo, Callback cb) {
+    if (signo <= 0 || signo >= NSIG || signo == SIGKILL || signo == SIGSTOP)
+        throw ValueError(fmt::format("cannot handle signal {}", signo));
+    if (!cb) throw ValueError("add_signal_handler needs a callback");
+    Impl& m = *impl_;
+    const void* expected = nullptr;
+    if (!g_signal_owner.compare_exchange_strong(expected, &m) && expected != &m)
+        throw std::logic_error("another Reactor already handles signals in this process");
+    if (!m.signal_read) {
+        int p[2];
+        if (::pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) {
+            g_signal_owner.store(nullptr);
+            throw_errno("pipe2");
+        }
+        m.signal_read.reset(p[0]);
+        m.signal_write.reset(p[1]);
+        g_signal_pipe.store(p[1]);
+        add_reader(p[0], [this] {
+            Impl& r = *impl_;
+            std::array<unsigned char, 64> buf;
+            ssize_t n;
+            while ((n = ::read(r.signal_read.get(), buf.data(), buf.size())) > 0)
+                for (ssize_t i = 0; i < n; ++i)
+                    if (Callback& handler = r.signal_handlers[buf[i]]) {
+                        Callback running = handler;  // the handler may remove itself
+                        r.guarded(-static_cast<int>(buf[i]), running);
+                    }
+        });
+    }
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (::sigaction(signo, &sa, nullptr) != 0) throw_errno("sigaction");
+    m.signal_handlers[signo] = std::move(cb);
+}
+
+bool Reactor::remove_signal_handler(int signo) {
+    Impl& m = *impl_;
+    if (signo <= 0 || signo >= NSIG || !m.signal_handlers[signo]) return false;
+    struct sigaction sa {};
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(signo, &sa, nullptr);
+    m.signal_handlers[signo] = nullptr;
+    if (std::none_of(m.signal_handlers.begin(), m.signal_handlers.end(), [](const Callback& c) { return bool(c); })) {
+        remove_reader(m.signal_read.get());
+        g_signal_pipe.store(-1);
+        m.signal_write.reset();
+        m.signal_read.reset();
+        g_signal_owner.store(nullptr);
+    }
+    return true;
+}
+
+void Reactor::run() {
+    while (!impl_->stopping.load()) run_once();
+    impl_->stopping.store(false);
+}
+
+
+void Reactor::run_once(std::optional<Clock::duration> timeout) {
+    Impl& m = *impl_;
+    if (m.running) throw std::logic_error("Reactor::run_once called from a callback");
+    m.running = true;
+    struct Reset {
+        bool& flag;
+        ~Reset() { flag = false; }
+    } reset{m.running};
+    ++stats_.iterations;
+
+    // Compact the timer heap when cancelled timers make up most of it.
+    if (m.timers.size() > 256 && m.timers.size() > 2 * m.timers_after_compaction) {
+        std::erase_if(m.timers, [](const Impl::TimerPtr& t) { return t->cancelled; });
+        std::make_heap(m.timers.begin(), m.timers.end(), Impl::later);
+        m.timers_after_compaction = m.timers.size();
+    }
+    while (!m.timers.empty() && m.timers.front()->cancelled) {
+        std::pop_heap(m.timers.begin(), m.timers.end(), Impl::later);
+        m.timers.pop_back();
+    }
+
+    // How long may we sleep? Not at all when work is already waiting.
+    std::optional<double> wait;
+    if (!m.soon.empty() || !m.kept.empty() || m.stopping.load()) {
+        wait = 0.0;
+    } else {
+        std::optional<Clock::duration> limit = timeout;
+        if (!m.timers.empty()) {
+            const auto until = m.timers.front()->when - Clock::now();
+            limit = limit ? std::min(*limit, until) : until;
+        }
+        if (limit) wait = std::chrono::duration<double>(std::max(*limit, Clock::duration::zero())).count();
+    }
+
+    m.running_kept.swap(m.kept);
+    for (auto [key, events] : m.selector.select(wait)) {
+        Handlers& h = *key.data;
+        events |= h.kept;  // a kernel report covers what keep_ready asked for
+        h.kept = 0;
+        const int fd = key.fd;
+        const std::uint64_t id = h.id;
+        if (events & EVENT_READ) m.call_direction(fd, id, EVENT_READ);
+        if (events & EVENT_WRITE) m.call_direction(fd, id, EVENT_WRITE);
+    }
+    for (auto [fd, id] : m.running_kept) {
+        Handlers* h = m.lookup(fd, id);
+        if (!h || h->kept == 0) continue;  // gone, or served by a kernel report above
+        const std::uint32_t events = std::exchange(h->kept, 0);
+        if (events & EVENT_READ) m.call_direction(fd, id, EVENT_READ);
+        if (events & EVENT_WRITE) m.call_direction(fd, id, EVENT_WRITE);
+    }
+    m.running_kept.clear();
+
+    const auto now = Clock::now();
+    while (!m.timers.empty() && m.timers.front()->when <= now) {
+        std::pop_heap(m.timers.begin(), m.timers.end(), Impl::later);
+        Impl::TimerPtr t = std::move(m.timers.back());
+        m.timers.pop_back();
+        if (t->cancelled) continue;
+        Callback cb = std::move(t->cb);
+        t->cancelled = true;  // it ran: cancel() is now a no-op and cancelled() says so
+        m.guarded(-1, cb);
+    }
+
+    m.running_soon.swap(m.soon);  // what these callbacks schedule runs next iteration
+    for (Callback& cb : m.running_soon) m.guarded(-1, cb);
+    m.running_soon.clear();
+}
+
+
+}  // namespace iomux

@@ -1,0 +1,129 @@
+// Reactor: an event loop that calls your callbacks when fds are ready, when timers are due,
+// when another thread hands it work, and when a signal arrives. The names are asyncio's.
+//
+//   iomux::Reactor loop;                       // default backend, or Reactor("poll")
+//   loop.add_reader(listener, [&] { accept_all(); });
+//   loop.call_later(5s, [&] { loop.stop(); });
+//   loop.add_signal_handler(SIGINT, [&] { loop.stop(); });
+//   loop.run();
+//
+// Threading: one thread runs the loop and makes every call, except call_soon_threadsafe()
+// and stop(), which any thread may call; they wake a blocked loop (eventfd).
+//
+// Dispatch safety. The callbacks live in the fd's SelectorKey data. Before each callback
+// the reactor re-checks that the fd is still registered, by the same registration, for
+// that event. So a callback may remove or close any fd, including one whose event is later
+// in the same batch (that event is dropped), add fds, and reuse a just-closed fd number:
+// the stale event never reaches the new fd's callbacks. Remove an fd's callbacks before
+// you close it (remove_reader / remove_writer): the reactor does not own fds.
+//
+// Exceptions. An exception escaping a callback is caught, handed to the exception handler
+// (default: a line on stderr naming the fd or "timer"/"callback"/"signal N"), and the
+// loop carries on with the next callback. The failed callback stays registered.
+//
+// Edge-triggered backends (epoll-et). The kernel reports an fd once per edge. A callback
+// that stops before EAGAIN (to be fair to other fds, or because its buffer is full) calls
+// keep_ready(fd, events): the reactor calls it again in the next iteration without
+// waiting for a new edge. On level-triggered backends keep_ready() does the same, so a
+// program behaves alike on every backend. A callback that returns without EAGAIN and
+// without keep_ready() on epoll-et is not called again until new data arrives.
+//
+// Timers use the monotonic clock; a timer never fires early and, once due, runs in the
+// next iteration; the wait timeout is derived from the next timer and rounded up.
+#pragma once
+
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "poller/poller.hpp"
+
+namespace iomux {
+
+class Reactor;
+
+// Returned by call_later / call_at; cancel() is idempotent and safe after the timer ran.
+class TimerHandle {
+public:
+    TimerHandle() = default;
+    void cancel() noexcept;
+    bool cancelled() const noexcept;
+
+private:
+    friend class Reactor;
+    struct State;
+    explicit TimerHandle(std::shared_ptr<State> state) : state_(std::move(state)) {}
+    std::shared_ptr<State> state_;
+};
+
+class Reactor {
+public:
+    using Callback = std::function<void()>;
+    using Clock = std::chrono::steady_clock;
+    // Called with the fd (or -1 for timers and call_soon callbacks, -signo for signal
+    // handlers) and the exception a callback let escape.
+    using ExceptionHandler = std::function<void(int fd, std::exception_ptr)>;
+
+    // Throws ValueError for an unknown backend, std::system_error if the kernel refuses.
+    explicit Reactor(std::string_view backend = default_backend());
+    ~Reactor();
+    Reactor(const Reactor&) = delete;
+    Reactor& operator=(const Reactor&) = delete;
+
+    // Calls cb whenever fd is readable / writable; replaces a previous reader / writer.
+    // ValueError for fd < 0; std::system_error when the backend refuses the fd.
+    void add_reader(int fd, Callback cb);
+    void add_writer(int fd, Callback cb);
+    // Returns true when there was a callback to remove.
+    bool remove_reader(int fd);
+    bool remove_writer(int fd);
+    // See "Edge-triggered backends" above. events: EVENT_READ and/or EVENT_WRITE.
+    void keep_ready(int fd, std::uint32_t events);
+
+    TimerHandle call_later(Clock::duration delay, Callback cb);
+    TimerHandle call_at(Clock::time_point when, Callback cb);
+    // Runs cb in the next iteration, in the order of the calls.
+    void call_soon(Callback cb);
+    // Like call_soon, from any thread; wakes the loop.
+    void call_soon_threadsafe(Callback cb);
+
+    // Runs cb in the loop whenever signo arrives (self-pipe; SA_RESTART). Only one Reactor
+    // in a process may handle signals at a time (std::logic_error otherwise); ValueError
+    // for SIGKILL, SIGSTOP or a bad number. remove_signal_handler restores SIG_DFL.
+    void add_signal_handler(int signo, Callback cb);
+    bool remove_signal_handler(int signo);
+
+    // Runs iterations until stop(). Returns at once if stop() was called before run().
+    void run();
+    // One iteration: waits at most timeout (nullopt: until something happens; the wait is
+    // also bounded by the next timer, and is 0 when callbacks are already pending), then
+    // runs what is ready.
+    void run_once(std::optional<Clock::duration> timeout = std::nullopt);
+    // Makes run() return after the current iteration; any thread may call it.
+    void stop();
+
+    Clock::time_point now() const { return Clock::now(); }
+    std::string_view backend() const noexcept;
+    void set_exception_handler(ExceptionHandler handler);
+
+    // Counters for tests and benchmarks.
+    struct Stats {
+        std::uint64_t iterations = 0;     // run_once calls
+        std::uint64_t callbacks = 0;      // fd callbacks invoked
+        std::uint64_t stale_dropped = 0;  // ready events dropped because the fd changed
+    };
+    const Stats& stats() const noexcept { return stats_; }
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+    Stats stats_;
+};
+
+}  // namespace iomux
