@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The two Quick start commands of README.md, and what .ci/run calls.
+#   bash tools/dev.sh demo   install what is missing, build, run the main job
+#   bash tools/dev.sh test   install what is missing, build, run the whole test suite
+# Run as root on Debian 12 (it installs apt packages), or as a user with them installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-}
+build=${IOMUX_BUILD_DIR:-build}
+
+packages=(g++ meson ninja-build pkg-config libfmt-dev doctest-dev curl wrk python3 procps)
+
+install_missing() {
+    local missing=()
+    for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+        exit 1
+    fi
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+configure_and_build() {
+    if [ -f "$build/build.ninja" ]; then
+        meson setup --reconfigure "$build" >/dev/null
+    else
+        meson setup "$build" >/dev/null
+    fi
+    ninja -C "$build"
+}
+
+case "$mode" in
+demo)
+    install_missing
+    configure_and_build
+    exec bash tools/demo.sh "$build"
+    ;;
+test)
+    install_missing
+    configure_and_build
+    # Two processes: the machine has two cores, and the timing tests need a core each.
+    status=0
+    meson test -C "$build" --num-processes 2 --print-errorlogs || status=$?
+    python3 - "$build/meson-logs/testlog.json" <<'PY'
+import json, sys
+results = [json.loads(line)["result"] for line in open(sys.argv[1])]
+ok = sum(r in ("OK", "EXPECTEDFAIL") for r in results)
+skipped = sum(r == "SKIP" for r in results)
+print(f"{ok} passed, {len(results) - ok - skipped} failed, {skipped} skipped")
+PY
+    exit $status
+    ;;
+*)
+    echo "usage: bash tools/dev.sh demo|test" >&2
+    exit 2
+    ;;
+esac
