@@ -1,0 +1,65 @@
+// Command-line options for the examples: --name VALUE (or --name=VALUE) and --flag.
+//
+//   examples::CommandLine cli("echo_server", "Echoes every byte back.");
+//   examples::ServerOptions opts;
+//   opts.add_to(cli);
+//   if (auto status = cli.parse(argc, argv)) return *status;   // --help: 0, bad usage: 2
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace examples {
+
+// Thrown by an option's setter for a value it cannot take; parse() reports it as bad usage.
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+class CommandLine {
+public:
+    CommandLine(std::string program, std::string summary);
+
+    // An option that takes a value; set() throws UsageError to reject it.
+    void option(std::string name, std::string metavar, std::string help,
+                std::function<void(std::string_view)> set);
+    void flag(std::string name, std::string help, bool& value);
+    // Runs after every option was applied; throws UsageError to reject the combination.
+    void check(std::function<void()> validate);
+
+    // Applies argv. Returns nullopt to go on, or the exit status the program should end
+    // with: 0 after printing --help, 2 after reporting bad usage on stderr.
+    std::optional<int> parse(int argc, char** argv) const;
+
+private:
+    struct Option {
+        std::string name, metavar, help;
+        std::function<void(std::string_view)> set;  // empty for a flag
+        bool* flag = nullptr;
+    };
+    const Option* find(std::string_view name) const;
+    std::string usage() const;
+
+    std::string program_, summary_;
+    std::vector<Option> options_;
+    std::vector<std::function<void()>> checks_;
+};
+
+// What every example server takes: --port and --backend.
+struct ServerOptions {
+    std::uint16_t port = 0;  // 0: the kernel picks a free port
+    std::string backend;     // iomux::default_backend() unless --backend is given
+
+    void add_to(CommandLine& cli);
+};
+
+// Parsers for option values; they throw UsageError.
+std::uint16_t parse_port(std::string_view text);
+double parse_seconds(std::string_view text);
+
+}  // namespace examples

@@ -1,0 +1,184 @@
+// echo_server: sends every byte back to the client that sent it.
+//
+// The material's selectors echo server does `data = conn.recv(1024); conn.send(data)` and
+// hopes the send does not block. This one handles what that leaves out:
+//  - send() may take part of the data: the rest is buffered, and the connection watches for
+//    writability only while something is buffered.
+//  - a client that sends but does not read: past a high-water mark the server stops reading
+//    from it (TCP then slows the client down) and resumes once its backlog drained, so
+//    memory stays bounded.
+//  - end of input (the client shut down its writing side): everything received is echoed,
+//    then the connection is closed. A reset peer (ECONNRESET, EPIPE) is closed at once, and
+//    MSG_NOSIGNAL keeps SIGPIPE from killing the server.
+//  - fairness: each read callback reads at most kReadBudget bytes; when it stops before the
+//    socket is drained it calls keep_ready() so that edge-triggered epoll loses nothing.
+//  - running out of fds while accepting (see common/acceptor.hpp).
+//
+//   echo_server --port 8000 --backend epoll-et
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "common/acceptor.hpp"
+#include "common/listener.hpp"
+#include "common/options.hpp"
+#include "common/out_buffer.hpp"
+#include "poller/unique_fd.hpp"
+#include "reactor/reactor.hpp"
+
+namespace {
+
+using examples::OutBuffer;
+using iomux::EVENT_READ;
+
+constexpr std::size_t kReadBudget = 64 * 1024;   // per read callback
+constexpr std::size_t kHighWater = 256 * 1024;   // stop reading a client with this much unsent
+constexpr std::size_t kLowWater = 64 * 1024;     // resume once its backlog is down to this
+
+class EchoServer {
+public:
+    EchoServer(iomux::Reactor& reactor, iomux::UniqueFd listener)
+        : reactor_(reactor),
+          acceptor_(reactor, std::move(listener), [this](iomux::UniqueFd sock) { on_accept(std::move(sock)); }) {}
+
+    ~EchoServer() {
+        while (!conns_.empty()) close(conns_.begin()->first);
+    }
+
+    const examples::Acceptor::Stats& accept_stats() const { return acceptor_.stats(); }
+
+private:
+    // Small on purpose: the server may hold tens of thousands of these, mostly idle.
+    struct Connection {
+        iomux::UniqueFd sock;
+        OutBuffer unsent;      // echoed bytes the kernel has not taken yet
+        bool reading = true;   // false while unsent is over the high-water mark
+        bool eof = false;      // the client will send no more: close once unsent is empty
+    };
+
+    void on_accept(iomux::UniqueFd sock) {
+        const int fd = sock.get();
+        conns_.try_emplace(fd).first->second.sock = std::move(sock);
+        start_reading(fd);
+    }
+
+    void start_reading(int fd) {
+        // The callbacks capture only the fd: the Connection is looked up each time, so
+        // closing it never leaves a callback holding a dangling reference.
+        reactor_.add_reader(fd, [this, fd] { on_readable(fd); });
+    }
+
+    void on_readable(int fd) {
+        Connection& c = conns_.at(fd);
+        std::size_t budget = kReadBudget;
+        while (budget > 0) {
+            const ssize_t n = ::recv(fd, buf_.data(), std::min(buf_.size(), budget), 0);
+            if (n > 0) {
+                budget -= static_cast<std::size_t>(n);
+                if (!echo(fd, c, std::string_view(buf_.data(), static_cast<std::size_t>(n)))) return;
+                if (!c.reading) return;  // backpressure: resumed by on_writable
+                continue;
+            }
+            if (n == 0) {  // the client shut down its side (or closed): finish, then close
+                c.eof = true;
+                reactor_.remove_reader(fd);
+                if (c.unsent.empty()) close(fd);
+                return;
+            }
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // drained
+            close(fd);  // ECONNRESET and the like
+            return;
+        }
+        // Budget spent with data possibly left: come back next iteration, after the others.
+        reactor_.keep_ready(fd, EVENT_READ);
+    }
+
+    // Sends data back, buffering what does not fit. Returns false when it closed c.
+    bool echo(int fd, Connection& c, std::string_view data) {
+        const bool was_empty = c.unsent.empty();
+        switch (c.unsent.write(fd, data)) {
+        case OutBuffer::Status::drained:
+            return true;
+        case OutBuffer::Status::failed:
+            close(fd);
+            return false;
+        case OutBuffer::Status::blocked:
+            break;
+        }
+        if (was_empty) reactor_.add_writer(fd, [this, fd] { on_writable(fd); });
+        if (c.unsent.size() >= kHighWater) {
+            c.reading = false;
+            reactor_.remove_reader(fd);
+        }
+        return true;
+    }
+
+    void on_writable(int fd) {
+        Connection& c = conns_.at(fd);
+        const OutBuffer::Status status = c.unsent.flush(fd);
+        if (status == OutBuffer::Status::failed) return close(fd);
+        if (status == OutBuffer::Status::drained) {
+            reactor_.remove_writer(fd);
+            if (c.eof) return close(fd);
+        }
+        if (!c.reading && !c.eof && c.unsent.size() <= kLowWater) {
+            c.reading = true;
+            start_reading(fd);
+            // The socket may have been readable all along; an edge-triggered backend would
+            // not report it again, so ask for a turn rather than wait for new data.
+            reactor_.keep_ready(fd, EVENT_READ);
+        }
+    }
+
+    void close(int fd) {
+        // Callbacks first: the reactor does not own the fd and must forget it before the
+        // number can be reused.
+        reactor_.remove_reader(fd);
+        reactor_.remove_writer(fd);
+        conns_.erase(fd);  // closes the socket
+    }
+
+    iomux::Reactor& reactor_;
+    examples::Acceptor acceptor_;
+    std::unordered_map<int, Connection> conns_;
+    std::vector<char> buf_ = std::vector<char>(kReadBudget);  // shared by all connections
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    examples::CommandLine cli("echo_server", "An echo server on 127.0.0.1: sends every byte back.");
+    examples::ServerOptions opts;
+    opts.add_to(cli);
+    bool stats = false;
+    cli.flag("--stats", "print connection counts on stderr at exit", stats);
+    if (auto status = cli.parse(argc, argv)) return *status;
+
+    try {
+        iomux::Reactor reactor(opts.backend);
+        iomux::UniqueFd listener = examples::listen_tcp(opts.port);
+        const int listener_fd = listener.get();
+        EchoServer server(reactor, std::move(listener));
+        reactor.add_signal_handler(SIGINT, [&] { reactor.stop(); });
+        reactor.add_signal_handler(SIGTERM, [&] { reactor.stop(); });
+        examples::announce(listener_fd);
+        reactor.run();
+        if (stats) {
+            const auto& s = server.accept_stats();
+            fmt::print(stderr, "echo_server: {} connections accepted, {} shed for want of fds, {} pauses\n",
+                       s.accepted, s.shed, s.pauses);
+        }
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "echo_server: {}\n", e.what());
+        return 1;
+    }
+    return 0;
+}
