@@ -83,7 +83,9 @@ public:
     // Returns true when there was a callback to remove.
     bool remove_reader(int fd);
     bool remove_writer(int fd);
-    // See "Edge-triggered backends" above. events: EVENT_READ and/or EVENT_WRITE.
+    // See "Edge-triggered backends" above. events: EVENT_READ and/or EVENT_WRITE; a bit
+    // for a direction that has no callback is ignored (call it after add_reader, not
+    // before). KeyError when fd has no callbacks at all.
     void keep_ready(int fd, std::uint32_t events);
 
     TimerHandle call_later(Clock::duration delay, Callback cb);
