@@ -25,9 +25,10 @@
 //    silently by epoll, reported ready by poll (POLLNVAL) and select (EBADF), and never
 //    affects an fd that later reuses its number once remove() was called.
 //
-// Errors: ValueError for a negative fd or an event mask that is 0 or has unknown bits;
-// std::system_error (errno) from the kernel, and EEXIST / ENOENT for adding an fd twice or
-// modifying one that was never added, on every backend. remove() never fails.
+// Errors: ValueError for a negative fd or an event mask that is 0 or has unknown bits, and
+// for wait() with an empty buffer; std::system_error (errno) from the kernel, and EEXIST /
+// ENOENT for adding an fd twice or modifying one that was never added, on every backend
+// (epoll says EBADF instead when the fd number is not open at all). remove() never fails.
 #pragma once
 
 #include <chrono>

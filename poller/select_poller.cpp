@@ -97,20 +97,24 @@ private:
         write_in_.resize(words);
     }
 
-    // Scans the result words, starting where the last full buffer stopped so that high fds
-    // are not starved when more fds are ready than out can hold.
+    // Scans the result words, starting just after the last fd reported when the previous
+    // buffer filled up, so that fds past it are not starved when more fds are ready than out
+    // can hold. The start word is visited twice: its high bits first, its low bits last.
     int collect(std::span<PollEvent> out, std::size_t words) {
+        const std::size_t w0 = start_fd_ / kBits < words ? start_fd_ / kBits : 0;
+        const int b0 = start_fd_ / kBits < words ? static_cast<int>(start_fd_ % kBits) : 0;
         std::size_t count = 0;
-        for (std::size_t k = 0; k < words; ++k) {
-            const std::size_t w = (start_word_ + k) % words;
-            Word r = read_out_.word(w), wr = write_out_.word(w);
+        for (std::size_t k = 0; k <= words; ++k) {
+            const std::size_t w = (w0 + k) % words;
+            const Word keep = k == 0 ? ~Word{0} << b0 : k == words ? (Word{1} << b0) - 1 : ~Word{0};
+            const Word r = read_out_.word(w) & keep, wr = write_out_.word(w) & keep;
             for (Word any = r | wr; any != 0; any &= any - 1) {
                 const int bit = std::countr_zero(any);
                 const Word mask = Word{1} << bit;
-                out[count++] = {static_cast<int>(w) * kBits + bit,
-                                (r & mask ? EVENT_READ : 0u) | (wr & mask ? EVENT_WRITE : 0u)};
+                const int fd = static_cast<int>(w) * kBits + bit;
+                out[count++] = {fd, (r & mask ? EVENT_READ : 0u) | (wr & mask ? EVENT_WRITE : 0u)};
                 if (count == out.size()) {
-                    start_word_ = w;  // the rest of this word comes first next time
+                    start_fd_ = static_cast<std::size_t>(fd) + 1;
                     return static_cast<int>(count);
                 }
             }
@@ -133,7 +137,7 @@ private:
     FdBits read_in_, write_in_;    // interest
     FdBits read_out_, write_out_;  // what select() reported; reused across waits
     int max_fd_ = -1;
-    std::size_t start_word_ = 0;
+    std::size_t start_fd_ = 0;  // where collect() starts scanning
 };
 
 }  // namespace

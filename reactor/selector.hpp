@@ -3,6 +3,8 @@
 //   iomux::Selector<std::string> sel;                 // default backend (see default_backend)
 //   sel.register_fd(sock, iomux::EVENT_READ, "listener");
 //   for (auto [key, events] : sel.select(1.0)) ...    // key.fd, key.events, key.data
+//   (clang 14 cannot capture structured bindings in a lambda: use `for (auto r : ...)`,
+//   r.key and r.events there.)
 //
 // Differences from Python, all forced by C++:
 //  - `register` is a C++ keyword, so the method is register_fd().
@@ -87,8 +89,8 @@ public:
         check_fd(fd);
         if (closed()) throw SelectorClosed();
         if (find(fd)) throw KeyError(fmt::format("fd {} is already registered", fd));
+        Slot& slot = slot_for(fd);  // may throw bad_alloc: before the backend knows the fd
         poller_->add(fd, events);
-        Slot& slot = slot_for(fd);
         ++slot.generation;
         ++size_;
         return slot.key.emplace(Key{fd, events, std::move(data)});
