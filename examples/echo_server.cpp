@@ -79,11 +79,16 @@ private:
         Connection& c = conns_.at(fd);
         std::size_t budget = kReadBudget;
         while (budget > 0) {
-            const ssize_t n = ::recv(fd, buf_.data(), std::min(buf_.size(), budget), 0);
+            const std::size_t want = std::min(buf_.size(), budget);
+            const ssize_t n = ::recv(fd, buf_.data(), want, 0);
             if (n > 0) {
                 budget -= static_cast<std::size_t>(n);
                 if (!echo(fd, c, std::string_view(buf_.data(), static_cast<std::size_t>(n)))) return;
                 if (!c.reading) return;  // backpressure: resumed by on_writable
+                // A short read emptied the socket: on a level-triggered backend the next
+                // recv would only say EAGAIN, and whatever comes later is reported anyway.
+                // Edge-triggered must read on: a FIN that came with the data makes no new edge.
+                if (static_cast<std::size_t>(n) < want && !reactor_.edge_triggered()) return;
                 continue;
             }
             if (n == 0) {  // the client shut down its side (or closed): finish, then close

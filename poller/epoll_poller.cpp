@@ -34,6 +34,16 @@ public:
 protected:
     void do_add(int fd, std::uint32_t events) override { control(EPOLL_CTL_ADD, fd, events); }
     void do_modify(int fd, std::uint32_t events) override { control(EPOLL_CTL_MOD, fd, events); }
+    void do_rearm(int fd, std::uint32_t events) override {
+        // MOD finds the registration only if the number still means the file that was
+        // added; ENOENT means it was closed (the kernel dropped it) and reused: add the new file.
+        try {
+            control(EPOLL_CTL_MOD, fd, events);
+        } catch (const std::system_error& e) {
+            if (e.code().value() != ENOENT) throw;
+            control(EPOLL_CTL_ADD, fd, events);
+        }
+    }
 
     int wait_once(std::span<PollEvent> out, Timeout timeout) override {
         if (buffer_.size() < out.size()) buffer_.resize(out.size());

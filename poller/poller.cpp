@@ -47,6 +47,11 @@ void Poller::modify(int fd, std::uint32_t events) {
     do_modify(fd, events);
 }
 
+void Poller::rearm(int fd, std::uint32_t events) {
+    check(fd, events);
+    do_rearm(fd, events);
+}
+
 std::size_t Poller::wait(std::span<PollEvent> out, Timeout timeout) {
     if (out.empty()) throw ValueError("wait() needs room for at least one event");
     using Clock = std::chrono::steady_clock;

@@ -69,6 +69,11 @@ public:
 
     void add(int fd, std::uint32_t events);
     void modify(int fd, std::uint32_t events);
+    // Like modify, for an fd whose number may have been closed and reused since it was
+    // added: the backend re-learns which open file the number means. epoll keys its
+    // registrations by open file, so it tries MOD and falls back to ADD; backends that look
+    // fds up by number at each wait (poll, select) just modify.
+    void rearm(int fd, std::uint32_t events);
     // Stops watching fd. Tolerates an fd that was never added or is already closed.
     virtual void remove(int fd) noexcept = 0;
 
@@ -83,6 +88,7 @@ protected:
     // Backends implement these; the public wrappers above validate arguments first.
     virtual void do_add(int fd, std::uint32_t events) = 0;
     virtual void do_modify(int fd, std::uint32_t events) = 0;
+    virtual void do_rearm(int fd, std::uint32_t events) { do_modify(fd, events); }
     // One wait: returns the count, or -1 with errno set. EINTR is retried by wait().
     // timeout is kBlock or >= 0.
     virtual int wait_once(std::span<PollEvent> out, Timeout timeout) = 0;

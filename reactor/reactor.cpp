@@ -72,15 +72,17 @@ namespace {
 struct Handlers {
     Reactor::Callback reader, writer;
     bool reading = false, writing = false;  // wanted; the callback may be out running
+    bool queued = false;                    // in the change list
+    bool rearm = false;                     // wanted again after nothing was: see set_callback
     std::uint32_t kept = 0;                 // keep_ready() bits not yet dispatched
-    std::uint64_t id;                       // unique per registration: detects fd reuse
+    std::uint64_t id;                       // changes when the fd may name another file
     std::uint32_t events() const { return (reading ? EVENT_READ : 0u) | (writing ? EVENT_WRITE : 0u); }
 };
 
 }  // namespace
 
 struct Reactor::Impl {
-    Impl(std::string_view backend, Stats& stats) : selector(backend), stats(stats) {}
+    Impl(std::unique_ptr<Poller> poller, Stats& stats) : selector(std::move(poller)), stats(stats) {}
 
     Selector<std::unique_ptr<Handlers>> selector;
     Stats& stats;
@@ -99,6 +101,13 @@ struct Reactor::Impl {
 
     std::vector<Callback> soon, running_soon;
     std::vector<std::pair<int, std::uint64_t>> kept, running_kept;
+    std::vector<int> changes;  // fds whose wanted events changed since the last wait
+    struct Ready {
+        int fd;
+        std::uint64_t id;
+        std::uint32_t events;
+    };
+    std::vector<Ready> batch;  // this iteration's ready fds, reused
 
     // Cross-thread hand-off.
     UniqueFd wake_fd;
@@ -159,6 +168,68 @@ struct Reactor::Impl {
         if (wanted && !after) after = std::move(cb);
     }
 
+    // Sets or clears one direction's callback. A new fd is registered at once, so the
+    // backend's refusal (a closed fd, a regular file on epoll) reaches the caller. Other
+    // changes go to the change list and reach the backend once, before the next wait, as
+    // libev's fd_reify does: removing and re-adding a callback in one iteration, or
+    // toggling write interest, costs no syscall.
+    bool set_callback(int fd, std::uint32_t direction, Callback cb) {
+        if (fd < 0) throw ValueError(fmt::format("Invalid file descriptor: {}", fd));
+        auto map = selector.get_map();
+        if (!map.contains(fd)) {
+            if (!cb) return false;
+            auto h = std::make_unique<Handlers>();
+            h->id = next_id++;
+            (direction == EVENT_READ ? h->reader : h->writer) = std::move(cb);
+            (direction == EVENT_READ ? h->reading : h->writing) = true;
+            selector.register_fd(fd, direction, std::move(h));
+            return true;
+        }
+        Handlers& h = *map.at(fd).data;
+        if (cb && h.events() == 0) {
+            // Every callback was removed this iteration, so the fd may have been closed and
+            // its number reused by now: a new id drops the old file's pending events, and
+            // the backend is told again which file the number means (one MOD on epoll).
+            h.id = next_id++;
+            h.rearm = true;
+        }
+        bool& wanted = direction == EVENT_READ ? h.reading : h.writing;
+        const bool had = wanted;
+        wanted = static_cast<bool>(cb);
+        // The old callback may be the one running now: dispatch moved it out, so this
+        // assignment never destroys a callback under its own feet.
+        (direction == EVENT_READ ? h.reader : h.writer) = std::move(cb);
+        if (!wanted) h.kept &= ~direction;
+        if (!h.queued) {
+            h.queued = true;
+            changes.push_back(fd);
+        }
+        return had;
+    }
+
+    // Brings the backend in line with the callbacks, one call per changed fd at most.
+    void apply_changes() {
+        for (const int fd : changes) {
+            auto map = selector.get_map();
+            Handlers& h = *map.at(fd).data;
+            h.queued = false;
+            const std::uint32_t wanted = h.events();
+            try {
+                if (wanted == 0)
+                    selector.unregister(fd);  // its Handlers go with it; nothing runs them now
+                else if (std::exchange(h.rearm, false))
+                    selector.rearm(fd, wanted);
+                else if (wanted != map.at(fd).events)
+                    selector.modify(fd, wanted);
+            } catch (...) {
+                // The backend refused (say, a closed fd given to add_reader): the selector
+                // has dropped the fd; report it like an exception from its callback.
+                on_exception(fd, std::current_exception());
+            }
+        }
+        changes.clear();
+    }
+
     void wake() {
         if (wake_pending.exchange(true)) return;
         const std::uint64_t one = 1;
@@ -166,7 +237,9 @@ struct Reactor::Impl {
     }
 };
 
-Reactor::Reactor(std::string_view backend) : impl_(std::make_unique<Impl>(backend, stats_)) {
+Reactor::Reactor(std::string_view backend) : Reactor(make_poller(backend)) {}
+
+Reactor::Reactor(std::unique_ptr<Poller> poller) : impl_(std::make_unique<Impl>(std::move(poller), stats_)) {
     impl_->wake_fd.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     if (!impl_->wake_fd) throw_errno("eventfd");
     add_reader(impl_->wake_fd.get(), [this] {
@@ -191,60 +264,31 @@ std::string_view Reactor::backend() const noexcept {
     return impl_->selector.backend();
 }
 
+bool Reactor::edge_triggered() const noexcept {
+    return impl_->selector.edge_triggered();
+}
+
 void Reactor::set_exception_handler(ExceptionHandler handler) {
     impl_->on_exception = std::move(handler);
 }
 
-namespace {
-
-// Sets or clears one direction's callback and brings the selector in line: one backend
-// call at most, none when the interest does not change.
-bool set_callback(Selector<std::unique_ptr<Handlers>>& selector, std::uint64_t& next_id, int fd,
-                  std::uint32_t direction, Reactor::Callback cb) {
-    if (fd < 0) throw ValueError(fmt::format("Invalid file descriptor: {}", fd));
-    auto map = selector.get_map();
-    if (!map.contains(fd)) {
-        if (!cb) return false;
-        auto h = std::make_unique<Handlers>();
-        h->id = next_id++;
-        (direction == EVENT_READ ? h->reader : h->writer) = std::move(cb);
-        (direction == EVENT_READ ? h->reading : h->writing) = true;
-        selector.register_fd(fd, direction, std::move(h));
-        return true;
-    }
-    Handlers& h = *map.at(fd).data;
-    bool& wanted = direction == EVENT_READ ? h.reading : h.writing;
-    const bool had = wanted;
-    wanted = static_cast<bool>(cb);
-    // The old callback may be the one running now; it is destroyed by whoever holds it
-    // (see dispatch), never under its own feet. When not running, plain assignment.
-    (direction == EVENT_READ ? h.reader : h.writer) = std::move(cb);
-    if (!wanted) h.kept &= ~direction;
-    if (h.events() == 0)
-        selector.unregister(fd);
-    else
-        selector.modify(fd, h.events());
-    return had;
-}
-
-}  // namespace
 
 void Reactor::add_reader(int fd, Callback cb) {
     if (!cb) throw ValueError("add_reader needs a callback");
-    set_callback(impl_->selector, impl_->next_id, fd, EVENT_READ, std::move(cb));
+    impl_->set_callback(fd, EVENT_READ, std::move(cb));
 }
 
 void Reactor::add_writer(int fd, Callback cb) {
     if (!cb) throw ValueError("add_writer needs a callback");
-    set_callback(impl_->selector, impl_->next_id, fd, EVENT_WRITE, std::move(cb));
+    impl_->set_callback(fd, EVENT_WRITE, std::move(cb));
 }
 
 bool Reactor::remove_reader(int fd) {
-    return fd >= 0 && set_callback(impl_->selector, impl_->next_id, fd, EVENT_READ, nullptr);
+    return fd >= 0 && impl_->set_callback(fd, EVENT_READ, nullptr);
 }
 
 bool Reactor::remove_writer(int fd) {
-    return fd >= 0 && set_callback(impl_->selector, impl_->next_id, fd, EVENT_WRITE, nullptr);
+    return fd >= 0 && impl_->set_callback(fd, EVENT_WRITE, nullptr);
 }
 
 void Reactor::keep_ready(int fd, std::uint32_t events) {
@@ -383,13 +427,16 @@ void Reactor::run_once(std::optional<Clock::duration> timeout) {
         if (limit) wait = std::chrono::duration<double>(std::max(*limit, Clock::duration::zero())).count();
     }
 
+    m.apply_changes();
     m.running_kept.swap(m.kept);
+    // Note each fd's registration id before any callback runs: a callback may close an fd
+    // and reuse its number, and the new registration must not inherit the old one's events.
+    m.batch.clear();
     for (auto [key, events] : m.selector.select(wait)) {
         Handlers& h = *key.data;
-        events |= h.kept;  // a kernel report covers what keep_ready asked for
-        h.kept = 0;
-        const int fd = key.fd;
-        const std::uint64_t id = h.id;
+        m.batch.push_back({key.fd, h.id, events | std::exchange(h.kept, 0u)});  // a report covers keep_ready
+    }
+    for (const auto& [fd, id, events] : m.batch) {
         if (events & EVENT_READ) m.call_direction(fd, id, EVENT_READ);
         if (events & EVENT_WRITE) m.call_direction(fd, id, EVENT_WRITE);
     }

@@ -72,6 +72,8 @@ public:
 
     // Throws ValueError for an unknown backend, std::system_error if the kernel refuses.
     explicit Reactor(std::string_view backend = default_backend());
+    // Runs on a backend you made (e.g. a Poller of your own, or one wrapped for tests).
+    explicit Reactor(std::unique_ptr<Poller> poller);
     ~Reactor();
     Reactor(const Reactor&) = delete;
     Reactor& operator=(const Reactor&) = delete;
@@ -112,6 +114,8 @@ public:
 
     Clock::time_point now() const { return Clock::now(); }
     std::string_view backend() const noexcept;
+    // True on epoll-et: see "Edge-triggered backends" above.
+    bool edge_triggered() const noexcept;
     void set_exception_handler(ExceptionHandler handler);
 
     // Counters for tests and benchmarks.

@@ -121,6 +121,21 @@ public:
         }
         return key;
     }
+    // Re-registers fd with events, for an fd whose number may have been closed and reused
+    // since it was registered (see Poller::rearm): one backend call even when the events
+    // are unchanged. Errors as modify.
+    const Key& rearm(int fd, std::uint32_t events) {
+        Key& key = existing(fd);
+        check_events(events);
+        try {
+            poller_->rearm(fd, events);
+        } catch (...) {
+            unregister(fd);
+            throw;
+        }
+        key.events = events;
+        return key;
+    }
     // Changes the events and replaces the data.
     const Key& modify(int fd, std::uint32_t events, Data data) {
         modify(fd, events);

@@ -5,6 +5,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <memory>
+#include <stdexcept>
 #include <system_error>
 #include <utility>
 
@@ -37,5 +39,55 @@ inline rlim_t raise_fd_limit() {
     ::setrlimit(RLIMIT_NOFILE, &rl);
     return rl.rlim_cur;
 }
+
+// The exception CountingPoller can inject (Python's test_modify_unregister uses
+// ZeroDivisionError): neither a system_error nor an iomux error, so it must pass untouched.
+struct InjectedError : std::runtime_error {
+    InjectedError() : std::runtime_error("injected by CountingPoller::do_modify") {}
+};
+
+struct PollerCalls {
+    int adds = 0, modifies = 0, rearms = 0, removes = 0;
+    int total() const { return adds + modifies + rearms + removes; }
+};
+
+// The real backend under test behind a Poller that counts what its user asks of it (the
+// Python tests' unittest.mock), and can be told to fail modify().
+class CountingPoller final : public Poller {
+public:
+    explicit CountingPoller(PollerCalls& calls, bool fail_modify = false)
+        : inner_(make_poller(backend())), calls_(calls), fail_modify_(fail_modify) {}
+
+    std::string_view name() const noexcept override { return inner_->name(); }
+    bool edge_triggered() const noexcept override { return inner_->edge_triggered(); }
+    int fileno() const noexcept override { return inner_->fileno(); }
+    void remove(int fd) noexcept override {
+        ++calls_.removes;
+        inner_->remove(fd);
+    }
+
+protected:
+    void do_add(int fd, std::uint32_t events) override {
+        ++calls_.adds;
+        inner_->add(fd, events);
+    }
+    void do_modify(int fd, std::uint32_t events) override {
+        ++calls_.modifies;
+        if (fail_modify_) throw InjectedError();
+        inner_->modify(fd, events);
+    }
+    void do_rearm(int fd, std::uint32_t events) override {
+        ++calls_.rearms;
+        inner_->rearm(fd, events);
+    }
+    int wait_once(std::span<PollEvent> out, Timeout timeout) override {
+        return static_cast<int>(inner_->wait(out, timeout));
+    }
+
+private:
+    std::unique_ptr<Poller> inner_;
+    PollerCalls& calls_;
+    bool fail_modify_;
+};
 
 }  // namespace iomux::test

@@ -203,51 +203,6 @@ private:
     rlimit old_{};
 };
 
-// The exception test_modify_unregister injects (Python uses ZeroDivisionError): anything
-// that is neither a system_error nor an iomux error, to show it propagates untouched.
-struct InjectedError : std::runtime_error {
-    InjectedError() : std::runtime_error("injected by FakePoller::do_modify") {}
-};
-
-struct Calls {
-    int adds = 0, modifies = 0, removes = 0;
-};
-
-// The real backend under test behind a Poller that counts what the Selector asks of it
-// (Python's unittest.mock), and can be told to fail modify().
-class FakePoller final : public iomux::Poller {
-public:
-    explicit FakePoller(Calls& calls, bool fail_modify = false)
-        : inner_(iomux::make_poller(iomux::test::backend())), calls_(calls), fail_modify_(fail_modify) {}
-
-    std::string_view name() const noexcept override { return inner_->name(); }
-    bool edge_triggered() const noexcept override { return inner_->edge_triggered(); }
-    int fileno() const noexcept override { return inner_->fileno(); }
-    void remove(int fd) noexcept override {
-        ++calls_.removes;
-        inner_->remove(fd);
-    }
-
-protected:
-    void do_add(int fd, std::uint32_t events) override {
-        ++calls_.adds;
-        inner_->add(fd, events);
-    }
-    void do_modify(int fd, std::uint32_t events) override {
-        ++calls_.modifies;
-        if (fail_modify_) throw InjectedError();
-        inner_->modify(fd, events);
-    }
-    int wait_once(std::span<iomux::PollEvent> out, iomux::Timeout timeout) override {
-        return static_cast<int>(inner_->wait(out, timeout));
-    }
-
-private:
-    std::unique_ptr<iomux::Poller> inner_;
-    Calls& calls_;
-    bool fail_modify_;
-};
-
 // What `del keys[rd]` would need; a read-only map view must not have it.
 template <class M>
 concept ErasableByFd = requires(M m, int fd) { m.erase(fd); };
@@ -373,8 +328,8 @@ TEST_CASE("modify changes events in place, and changes data without a backend ca
     }
 
     // The shortcut: same events, new data, no backend call at all.
-    Calls calls;
-    Sel sel(std::make_unique<FakePoller>(calls));
+    iomux::test::PollerCalls calls;
+    Sel sel(std::make_unique<iomux::test::CountingPoller>(calls));
     sel.register_fd(rd, EVENT_READ, "d1");
     REQUIRE(calls.adds == 1);
     const Key& key = sel.modify(rd, EVENT_READ, "d3");
@@ -397,11 +352,11 @@ TEST_CASE("modify changes events in place, and changes data without a backend ca
 // test_modify_unregister
 TEST_CASE("modify that fails in the backend propagates the error and unregisters the fd (bpo-30014)") {
     SocketPair sp = socket_pair();
-    Calls calls;
-    Sel sel(std::make_unique<FakePoller>(calls, /*fail_modify=*/true));
+    iomux::test::PollerCalls calls;
+    Sel sel(std::make_unique<iomux::test::CountingPoller>(calls, /*fail_modify=*/true));
     sel.register_fd(sp.a.get(), EVENT_READ);
     REQUIRE(sel.get_map().size() == 1);
-    CHECK_THROWS_AS(sel.modify(sp.a.get(), EVENT_WRITE), InjectedError);
+    CHECK_THROWS_AS(sel.modify(sp.a.get(), EVENT_WRITE), iomux::test::InjectedError);
     CHECK(calls.modifies == 1);
     CHECK(sel.get_map().size() == 0);
     CHECK_THROWS_AS(sel.get_key(sp.a.get()), iomux::KeyError);
