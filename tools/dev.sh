@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 mode=${1:-}
 build=${IOMUX_BUILD_DIR:-build}
 
-packages=(g++ meson ninja-build pkg-config libfmt-dev doctest-dev curl wrk python3 procps)
+packages=(g++ meson ninja-build pkg-config libfmt-dev doctest-dev curl wrk python3 procps
+          gnuplot-nox libevent-dev libev-dev libuv1-dev)
 
 install_missing() {
     local missing=()

@@ -1,0 +1,177 @@
+// iomux_compare run as users run it: its exit statuses, its JSON and CSV, its chart.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include "child_process.hpp"
+#include "json_value.hpp"
+#include "poller/poller.hpp"
+#include "run_program.hpp"
+
+using compare_test::env;
+using compare_test::run_compare;
+using iomux::compare::JsonValue;
+
+namespace {
+
+JsonValue parse_report(const compare_test::Ran& r) {
+    INFO("stderr: " << r.err);
+    REQUIRE(r.status == 0);
+    return JsonValue::parse(r.out);
+}
+
+// The rows of one workload whose figure `name` is positive, by backend.
+std::multiset<std::string> rows_with_positive(const JsonValue& report, std::string_view workload, std::string_view name) {
+    std::multiset<std::string> backends;
+    for (const JsonValue& row : report.get("rows")->array()) {
+        if (row.get("workload")->string() != workload) continue;
+        const JsonValue* f = row.at_path(fmt::format("figures.{}", name));
+        if (f && f->get("median")->number() > 0 && f->get("min")->number() > 0) backends.insert(row.get("backend")->string());
+    }
+    return backends;
+}
+
+// The peer libraries this build has, as iomux_compare reports them.
+std::vector<std::string> built_peers(const JsonValue& report) {
+    std::vector<std::string> peers;
+    const JsonValue* v = report.at_path("machine.peers");
+    if (!v || !v->is_string() || v->string() == "none built") return peers;
+    std::string_view list = v->string();
+    while (!list.empty()) {
+        const auto comma = list.find(',');
+        peers.emplace_back(list.substr(0, comma));
+        list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    }
+    return peers;
+}
+
+std::string temp_path(const char* stem) {
+    return (std::filesystem::temp_directory_path() / fmt::format("{}_{}", stem, ::getpid())).string();
+}
+
+}  // namespace
+
+TEST_CASE("dispatch --json: a row per backend and per N, plus bare-epoll and peers, all with positive times") {
+    const auto r = run_compare({"dispatch", "--n", "100,200", "--repeat", "1", "--rounds", "3", "--json", "--quiet"});
+    const JsonValue report = parse_report(r);
+    std::multiset<std::string> expected;
+    for (int n = 0; n < 2; ++n) {
+        expected.insert("bare-epoll");
+        for (const std::string& b : iomux::backend_names()) expected.insert(b);
+        for (const std::string& p : built_peers(report)) expected.insert(p);
+    }
+    CHECK(rows_with_positive(report, "dispatch", "loop_us") == expected);
+    CHECK(rows_with_positive(report, "dispatch", "total_us") == expected);
+    // Every row but bare-epoll's carries its ratio to bare-epoll.
+    for (const JsonValue& row : report.get("rows")->array())
+        CHECK(row.at_path("figures.loop_us.ratio_to_bare")->is_number());
+}
+
+TEST_CASE("bad usage: a message, the usage text, exit status 2") {
+    for (const std::vector<std::string>& args : {std::vector<std::string>{"bogus"}, {"--repeat", "0"}, {"--n", "abc"},
+                                                {"--n"}, {"--json", "--csv"}, {"--active-share", "200%"}, {"--frobnicate"}}) {
+        const auto r = run_compare(args);
+        INFO("args: " << fmt::format("{}", fmt::join(args, " ")));
+        CHECK(r.status == 2);
+        CHECK(r.err.find("usage: iomux_compare") != std::string::npos);
+        CHECK(r.out.empty());
+    }
+    const auto help = run_compare({"--help"});
+    CHECK(help.status == 0);
+    CHECK(help.out.find("usage: iomux_compare") != std::string::npos);
+}
+
+TEST_CASE("a backend this build lacks is reported and skipped") {
+    const auto r = run_compare({"dispatch", "--backends", "epoll,kqueue", "--n", "100", "--repeat", "1", "--rounds", "1", "--json", "--quiet"});
+    CHECK(r.err.find("kqueue") != std::string::npos);
+    const JsonValue report = parse_report(r);
+    CHECK(rows_with_positive(report, "dispatch", "loop_us") == std::multiset<std::string>{"bare-epoll", "epoll"});
+    bool noted = false;
+    for (const JsonValue& n : report.get("notes")->array()) noted |= n.string().find("kqueue") != std::string::npos;
+    CHECK(noted);
+}
+
+TEST_CASE("--csv: a header and a line per row and figure") {
+    const auto r = run_compare({"dispatch", "--backends", "poll", "--n", "100", "--repeat", "2", "--rounds", "1", "--csv", "--quiet"});
+    REQUIRE(r.status == 0);
+    CHECK(r.out.rfind("workload,case,backend,figure,label,median,min,max,runs,ratio_to_bare\n", 0) == 0);
+    CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1 + 2 * 2);  // 2 rows x (loop, total)
+    CHECK(r.out.find("dispatch,n=100 active=100 writes=1000,poll,loop_us,") != std::string::npos);
+}
+
+TEST_CASE("the table shows each figure and its ratio to bare-epoll") {
+    const auto r = run_compare({"dispatch", "--backends", "select", "--n", "100", "--repeat", "1", "--rounds", "1", "--quiet"});
+    REQUIRE(r.status == 0);
+    CHECK(r.out.find("x bare") != std::string::npos);
+    CHECK(r.out.find("bare-epoll") != std::string::npos);
+    CHECK(r.out.find("select") != std::string::npos);
+}
+
+TEST_CASE("--plot draws an SVG when gnuplot is installed") {
+    const std::string svg = temp_path("iomux_compare_test.svg");
+    std::filesystem::remove(svg);
+    const auto r = run_compare({"dispatch", "--n", "100,200", "--repeat", "1", "--rounds", "1", "--quiet", "--plot", svg});
+    REQUIRE(r.status == 0);
+    if (!iomux::compare::find_on_path("gnuplot")) {
+        CHECK(r.err.find("gnuplot is not installed") != std::string::npos);
+        MESSAGE("gnuplot not installed: the SVG check is skipped");
+        return;
+    }
+    INFO("stderr: " << r.err);
+    REQUIRE(std::filesystem::exists(svg));
+    std::FILE* f = std::fopen(svg.c_str(), "r");
+    REQUIRE(f);
+    std::string head(512, '\0');
+    head.resize(std::fread(head.data(), 1, head.size(), f));
+    std::fclose(f);
+    CHECK(head.find("<svg") != std::string::npos);
+    std::filesystem::remove(svg);
+}
+
+TEST_CASE("echo and connect: short runs against bare-epoll and epoll servers") {
+    // The stress client and echo server are found beside iomux_compare in the build tree.
+    const auto r = run_compare({"echo", "connect", "--backends", "epoll", "--conns", "50", "--active-share", "all",
+                                "--duration", "0.3", "--rate", "2000", "--open-conns", "50", "--connect-conns", "200",
+                                "--repeat", "1", "--json", "--quiet"});
+    if (r.status != 0 && r.out.find("no stress client") != std::string::npos) {
+        MESSAGE("stress_client not built: echo/connect checks skipped");
+        return;
+    }
+    const JsonValue report = parse_report(r);
+    // Two echo cases (closed, open) and the connect scenario, each with both servers.
+    CHECK(rows_with_positive(report, "echo", "msgs_per_s") ==
+          std::multiset<std::string>{"bare-epoll", "bare-epoll", "epoll", "epoll"});
+    CHECK(rows_with_positive(report, "echo", "server_peak_rss_mib").size() == 4);
+    CHECK(rows_with_positive(report, "connect", "wall_s") == std::multiset<std::string>{"bare-epoll", "epoll"});
+}
+
+TEST_CASE("peer echo servers (when built) echo what the stress client sends") {
+    const auto probe = run_compare({"dispatch", "--n", "10", "--repeat", "1", "--rounds", "1", "--json", "--quiet", "--no-bare",
+                                    "--backends", "poll"});
+    const std::vector<std::string> peers = built_peers(parse_report(probe));
+    if (peers.empty()) {
+        MESSAGE("no peer library built: peer echo checks skipped");
+        return;
+    }
+    std::string list;
+    for (const std::string& p : peers) list += (list.empty() ? "" : ",") + p;
+    const auto r = run_compare({"echo", "connect", "--backends", list, "--no-bare", "--conns", "20", "--active-share", "all",
+                                "--duration", "0.2", "--rate", "0", "--connect-conns", "100", "--repeat", "1", "--json", "--quiet"});
+    if (r.status != 0 && r.out.find("no stress client") != std::string::npos) {
+        MESSAGE("stress_client not built: peer echo checks skipped");
+        return;
+    }
+    const JsonValue report = parse_report(r);
+    const std::multiset<std::string> expected(peers.begin(), peers.end());
+    CHECK(rows_with_positive(report, "echo", "msgs_per_s") == expected);
+    CHECK(rows_with_positive(report, "connect", "wall_s") == expected);
+}

@@ -1,0 +1,66 @@
+// A child program the comparison starts (an echo server, the stress client, gnuplot): RAII
+// over its pid, so a failed or interrupted run never leaves a server behind.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "poller/unique_fd.hpp"
+
+namespace iomux::compare {
+
+struct SpawnOptions {
+    std::optional<int> cpu;       // pin the child to this CPU (sched_setaffinity)
+    bool capture_stdout = false;  // read it with read_line / collect
+    bool capture_stderr = false;  // collected with stdout; otherwise inherited
+};
+
+class ChildProcess {
+public:
+    using Millis = std::chrono::milliseconds;
+
+    // Throws std::system_error when fork or the pipes fail; a program that cannot be
+    // executed exits 127 (seen by wait()).
+    ChildProcess(const std::vector<std::string>& argv, const SpawnOptions& options);
+    ChildProcess(ChildProcess&& other) noexcept;
+    ChildProcess& operator=(ChildProcess&&) = delete;
+    ChildProcess(const ChildProcess&) = delete;
+    ChildProcess& operator=(const ChildProcess&) = delete;
+    // Kills (SIGKILL) and reaps a child still running.
+    ~ChildProcess();
+
+    pid_t pid() const noexcept { return pid_; }
+
+    // The next line of stdout, without its newline; nullopt at EOF or after timeout.
+    std::optional<std::string> read_line(Millis timeout);
+
+    struct Output {
+        std::string out, err;
+        bool timed_out = false;
+    };
+    // Reads stdout (and stderr if captured) until both reach EOF or timeout passes. Calls
+    // tick() about every tick_every while waiting.
+    Output collect(Millis timeout, Millis tick_every, const std::function<void()>& tick);
+    Output collect(Millis timeout) { return collect(timeout, timeout, [] {}); }
+
+    void signal(int signo) noexcept;
+    // Waits for exit; after timeout sends SIGKILL and waits again. Returns the exit status,
+    // or 128 + signal number when killed by a signal (as a shell reports it).
+    int wait(Millis timeout);
+    bool running() const noexcept { return pid_ > 0; }
+
+private:
+    pid_t pid_ = -1;
+    iomux::UniqueFd out_, err_;
+    std::string pending_;  // bytes read past the last line read_line returned
+};
+
+// The absolute path of an executable named `name` on $PATH, or nullopt.
+std::optional<std::string> find_on_path(const std::string& name);
+
+}  // namespace iomux::compare

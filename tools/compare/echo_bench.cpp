@@ -1,0 +1,198 @@
+#include "echo_bench.hpp"
+
+#include <signal.h>
+
+#include <chrono>
+#include <fstream>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "child_process.hpp"
+#include "json_value.hpp"
+#include "peers.hpp"
+#include "proc_stats.hpp"
+#include "report.hpp"
+
+namespace iomux::compare {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// The last lines of a child's stderr: enough to say why it failed, short enough for a note.
+std::string tail(const std::string& text, std::size_t max = 300) {
+    std::string t = text;
+    while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
+    if (t.size() > max) t = "..." + t.substr(t.size() - max);
+    for (char& c : t)
+        if (c == '\n') c = ' ';
+    return t;
+}
+
+// CPU time of a process in nanoseconds from /proc/PID/schedstat (exact, unlike the 10 ms
+// ticks of /proc/PID/stat): used only to split a run into its traffic window.
+std::optional<double> exact_cpu_seconds(pid_t pid) {
+    std::ifstream in(fmt::format("/proc/{}/schedstat", pid));
+    double ns = 0;
+    if (in >> ns) return ns / 1e9;
+    return cpu_seconds(pid);
+}
+
+class ServerUnderTest {
+public:
+    ServerUnderTest(const std::string& backend, const LoadSetup& setup)
+        : process_(command(backend, setup.programs), SpawnOptions{setup.placement.server_cpu, true, false}),
+          backend_(backend) {
+        // "listening on 127.0.0.1:PORT" is the protocol every server here follows.
+        const auto deadline = Clock::now() + seconds(10);
+        while (Clock::now() < deadline) {
+            const auto line = process_.read_line(std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
+            if (!line) break;
+            const auto colon = line->rfind(':');
+            if (line->rfind("listening on ", 0) == 0 && colon != std::string::npos) {
+                port_ = static_cast<std::uint16_t>(std::stoul(line->substr(colon + 1)));
+                return;
+            }
+        }
+        const int status = process_.wait(milliseconds(500));
+        throw RunError(fmt::format("{} server printed no 'listening on' line within 10 s (exit status {})", backend, status));
+    }
+
+    std::uint16_t port() const { return port_; }
+    pid_t pid() const { return process_.pid(); }
+    double cpu() const { return cpu_seconds(pid()).value_or(0); }
+    double peak_rss_mib() const { return compare::peak_rss_mib(pid()).value_or(0); }
+
+    // SIGTERM, as a user stops it; it must exit 0 on its own within 10 s.
+    void stop() {
+        process_.signal(SIGTERM);
+        const int status = process_.wait(seconds(10));
+        if (status != 0) throw RunError(fmt::format("{} server exited with status {} after SIGTERM", backend_, status));
+    }
+
+private:
+    static std::vector<std::string> command(const std::string& backend, const Binaries& programs) {
+        if (backend == kBareEpoll) return {programs.bare_echo, "--port", "0"};
+        if (is_peer(backend)) return {programs.peer_echo(backend), "--port", "0"};
+        return {programs.echo_server, "--port", "0", "--backend", backend};
+    }
+
+    ChildProcess process_;
+    std::string backend_;
+    std::uint16_t port_ = 0;
+};
+
+struct CpuSample {
+    double t, cpu;  // seconds since the client started; server CPU seconds
+};
+
+// Server CPU at time t, interpolated between the samples around it.
+double cpu_at(const std::vector<CpuSample>& samples, double t) {
+    if (samples.empty()) return 0;
+    if (t <= samples.front().t) return samples.front().cpu;
+    for (std::size_t i = 1; i < samples.size(); ++i) {
+        if (t <= samples[i].t) {
+            const CpuSample& a = samples[i - 1];
+            const CpuSample& b = samples[i];
+            return b.t == a.t ? b.cpu : a.cpu + (b.cpu - a.cpu) * (t - a.t) / (b.t - a.t);
+        }
+    }
+    return samples.back().cpu;
+}
+
+struct ClientOutcome {
+    JsonValue json;
+    double server_cpu_s = 0;
+    double server_peak_rss_mib = 0;
+    std::vector<CpuSample> samples;
+};
+
+ClientOutcome drive(ServerUnderTest& server, std::vector<std::string> args, double expected_s, const LoadSetup& setup) {
+    std::vector<std::string> argv{setup.programs.stress_client, "--host", "127.0.0.1", "--port", std::to_string(server.port()),
+                                  "--backend", setup.client_backend, "--json", "--no-progress"};
+    argv.insert(argv.end(), args.begin(), args.end());
+
+    ClientOutcome outcome;
+    const double cpu_before = server.cpu();
+    const auto start = Clock::now();
+    ChildProcess client(argv, SpawnOptions{setup.placement.load_cpu, true, true});
+    const auto sample = [&] {
+        if (const auto c = exact_cpu_seconds(server.pid()))
+            outcome.samples.push_back({std::chrono::duration<double>(Clock::now() - start).count(), *c});
+    };
+    sample();
+    // The client bounds itself (--timeout); this only guards against a client that hangs anyway.
+    const auto limit = milliseconds(static_cast<long long>((expected_s + 120) * 1000));
+    const auto output = client.collect(limit, milliseconds(20), sample);
+    sample();
+    const int status = client.wait(seconds(5));
+    outcome.server_cpu_s = server.cpu() - cpu_before;
+    outcome.server_peak_rss_mib = server.peak_rss_mib();
+    if (output.timed_out) throw RunError(fmt::format("stress_client did not finish within {} s", limit.count() / 1000));
+    try {
+        const auto brace = output.out.find('{');
+        outcome.json = JsonValue::parse(brace == std::string::npos ? output.out : output.out.substr(brace));
+    } catch (const JsonError& e) {
+        throw RunError(fmt::format("stress_client exited {} without a JSON report ({}): {}", status, e.what(), tail(output.err)));
+    }
+    if (status != 0) {
+        std::string problems;
+        if (const JsonValue* p = outcome.json.get("problems"); p && p->is_array())
+            for (const JsonValue& v : p->array())
+                if (v.is_string()) problems += (problems.empty() ? "" : "; ") + v.string();
+        throw RunError(fmt::format("stress_client exited {}: {}", status, tail(problems.empty() ? output.err : problems)));
+    }
+    return outcome;
+}
+
+double number_at(const JsonValue& json, std::string_view path) {
+    const JsonValue* v = json.at_path(path);
+    if (!v || !v->is_number()) throw RunError(fmt::format("stress_client's JSON has no number at '{}'", path));
+    return v->number();
+}
+
+}  // namespace
+
+EchoRun run_echo(const std::string& backend, const EchoCase& c, const LoadSetup& setup) {
+    ServerUnderTest server(backend, setup);
+    std::vector<std::string> args{"--mode", "sustained", "--conns", std::to_string(c.conns),
+                                  "--active", std::to_string(c.active), "--msg-size", std::to_string(c.msg_size),
+                                  "--depth", std::to_string(c.depth), "--duration", fmt::format("{}", c.duration_s)};
+    if (c.rate > 0) {
+        args.emplace_back("--rate");
+        args.push_back(fmt::format("{}", c.rate));
+    }
+    const ClientOutcome out = drive(server, args, c.duration_s, setup);
+    server.stop();
+
+    EchoRun r;
+    r.msgs_per_s = number_at(out.json, "sustained.msgs_per_s");
+    r.p99_us = number_at(out.json, "latency_us.p99");
+    r.window_s = number_at(out.json, "sustained.window_s");
+    r.server_cpu_s = out.server_cpu_s;
+    r.server_peak_rss_mib = out.server_peak_rss_mib;
+    // The traffic window starts when the last connection is made: after connect_wall_s of
+    // the client's run. Its start-up before that clock starts is a few ms, well under the
+    // 20 ms sampling step.
+    const double from = number_at(out.json, "connect_wall_s");
+    r.server_window_cpu_s = cpu_at(out.samples, from + r.window_s) - cpu_at(out.samples, from);
+    return r;
+}
+
+ConnectRun run_connect(const std::string& backend, std::optional<std::size_t> conns, const LoadSetup& setup) {
+    ServerUnderTest server(backend, setup);
+    std::vector<std::string> args;
+    if (conns) args = {"--conns", std::to_string(*conns)};
+    const ClientOutcome out = drive(server, args, 60, setup);
+    server.stop();
+    ConnectRun r;
+    r.wall_s = number_at(out.json, "wall_s");
+    r.connect_wall_s = number_at(out.json, "connect_wall_s");
+    r.server_cpu_s = out.server_cpu_s;
+    r.server_peak_rss_mib = out.server_peak_rss_mib;
+    return r;
+}
+
+}  // namespace iomux::compare

@@ -1,0 +1,128 @@
+// iomux_compare: what select, poll and epoll cost on this machine, and what iomux costs on
+// top of a bare epoll loop. See usage_text() in options.cpp, and tools/compare/README.md.
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "fd_limit.hpp"
+#include "formats.hpp"
+#include "options.hpp"
+#include "peers.hpp"
+#include "placement.hpp"
+#include "plot.hpp"
+#include "poller/poller.hpp"
+#include "workloads.hpp"
+
+namespace {
+
+using namespace iomux::compare;
+
+// The default run is the project's main job: every workload, trimmed to about two minutes
+// on a 2-core machine. Options given on the command line still win.
+void apply_default_run(Options& o, Report& report) {
+    const auto keep = [&](const char* name) { return o.given.count(name) != 0; };
+    if (!keep("--rounds")) o.rounds = 5;
+    // echo: the open loop at a fixed rate only, the figure that separates the loops; the
+    // closed-loop sweep is in `iomux_compare echo`.
+    if (!keep("--conns")) o.conns = {};
+    if (!keep("--duration")) o.duration = 1.0;
+    report.notes.push_back("default run: a short comparison (dispatch with 5 rounds a run; echo as the open loop at 11000 "
+                           "connections, 1 s a run; connect); `iomux_compare echo` adds the closed-loop sweep and "
+                           "`iomux_compare all` runs every full sweep");
+}
+
+struct Chosen {
+    std::vector<std::string> backends, peers;
+};
+
+// --backends names iomux backends and peers alike; a name this build lacks is a note.
+Chosen resolve_backends(const Options& o, Report& report) {
+    const std::vector<std::string> built = iomux::backend_names();
+    const std::vector<std::string> peers = peer_names();
+    if (o.backends.empty()) return {built, o.peers ? peers : std::vector<std::string>{}};
+    Chosen chosen;
+    const auto has = [](const std::vector<std::string>& v, const std::string& x) { return std::find(v.begin(), v.end(), x) != v.end(); };
+    for (const std::string& name : o.backends) {
+        if (name == kBareEpoll) continue;  // always there unless --no-bare
+        if (has(built, name)) {
+            if (!has(chosen.backends, name)) chosen.backends.push_back(name);
+        } else if (has(peers, name)) {
+            if (o.peers && !has(chosen.peers, name)) chosen.peers.push_back(name);
+        } else {
+            std::vector<std::string> all = built;
+            all.insert(all.end(), peers.begin(), peers.end());
+            const std::string why = fmt::format("backend '{}' is not in this build (it has: {}); skipped", name, fmt::join(all, ", "));
+            fmt::print(stderr, "iomux_compare: {}\n", why);
+            report.notes.push_back(why);
+        }
+    }
+    return chosen;
+}
+
+Params describe_machine() {
+    Params m;
+    utsname u{};
+    if (::uname(&u) == 0) m.emplace_back("kernel", u.release);
+    m.emplace_back("cpus", std::to_string(::sysconf(_SC_NPROCESSORS_ONLN)));
+    m.emplace_back("nofile", std::to_string(raise_fd_limit()));
+    m.emplace_back("pinning", choose_placement().describe());
+    m.emplace_back("compiler", __VERSION__);
+    const auto peers = peer_names();
+    m.emplace_back("peers", peers.empty() ? std::string("none built") : fmt::format("{}", fmt::join(peers, ",")));
+    return m;
+}
+
+int run(int argc, char** argv) {
+    Options options;
+    try {
+        options = parse_options(argc, argv);
+    } catch (const UsageError& e) {
+        fmt::print(stderr, "iomux_compare: {}\n\n{}", e.what(), usage_text());
+        return 2;
+    }
+    if (options.help) {
+        fmt::print("{}", usage_text());
+        return 0;
+    }
+    Report report;
+    report.machine = describe_machine();
+    if (options.default_run) apply_default_run(options, report);
+    Chosen chosen = resolve_backends(options, report);
+    Context ctx{options, report, std::move(chosen.backends), std::move(chosen.peers)};
+    if (ctx.rows().empty()) {
+        fmt::print(stderr, "iomux_compare: nothing to compare (no backend left, and --no-bare)\n");
+        return 2;
+    }
+    if (options.dispatch) run_dispatch_workload(ctx);
+    if (options.echo) run_echo_workload(ctx);
+    if (options.connect) run_connect_workload(ctx);
+
+    switch (options.format) {
+        case Format::table: fmt::print("{}", format_table(report)); break;
+        case Format::json: fmt::print("{}", format_json(report)); break;
+        case Format::csv: fmt::print("{}", format_csv(report)); break;
+    }
+    std::fflush(stdout);
+    if (options.plot) {
+        const PlotOutcome plotted = plot_dispatch(report, *options.plot);
+        fmt::print(stderr, "iomux_compare: {}\n", plotted.message);
+    }
+    return ctx.failed ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "iomux_compare: {}\n", e.what());
+        return 1;
+    }
+}
