@@ -48,6 +48,7 @@
 #include "poller/unique_fd.hpp"
 #include "reactor/selector.hpp"
 #include "tests/support.hpp"
+#include "tests/test_helpers.hpp"
 
 namespace {
 
@@ -58,6 +59,12 @@ using iomux::EVENT_WRITE;
 using iomux::UniqueFd;
 using iomux::test::socket_pair;
 using iomux::test::SocketPair;
+using iomux::test::AlarmGuard;
+using iomux::test::errno_thrown;
+using iomux::test::FdLimitGuard;
+using iomux::test::send_all;
+using iomux::test::SignalFreeThread;
+using iomux::test::fd_is_open;
 
 constexpr std::uint32_t kBoth = EVENT_READ | EVENT_WRITE;
 
@@ -71,11 +78,6 @@ Sel make_selector() { return Sel(iomux::test::backend()); }
 bool is_epoll(std::string_view name) { return name == "epoll" || name == "epoll-et"; }
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-void send_all(int fd, std::string_view msg) {
-    const ssize_t n = ::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL);
-    REQUIRE(n == static_cast<ssize_t>(msg.size()));
-}
 
 // Iterates a select() result into fd -> events, checking what must hold of every entry:
 // one per fd, events non-zero, no unknown bit, within the key's events.
@@ -100,16 +102,6 @@ std::string show(const Entries& m) {
     return s.empty() ? "(none)" : s;
 }
 
-template <class F>
-int errno_thrown(F&& f) {
-    try {
-        f();
-    } catch (const std::system_error& e) {
-        return e.code().value();
-    }
-    return 0;
-}
-
 // The number of an fd that was just closed, like os_helper.make_bad_fd(). Valid as a closed
 // number only until the test opens another fd.
 int closed_fd_number() {
@@ -125,83 +117,6 @@ UniqueFd temp_file() {
     ::unlink(path);
     return UniqueFd(fd);
 }
-
-bool fd_is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1; }
-
-// SIGALRM with a handler that returns (Python's `lambda *args: None`), installed without
-// SA_RESTART. After max_alarms the handler disarms the timer, so no test can loop on it.
-class AlarmGuard {
-public:
-    AlarmGuard(std::chrono::microseconds first, std::chrono::microseconds interval, int max_alarms = 1) {
-        count_ = 0;
-        max_ = max_alarms;
-        struct sigaction sa {};
-        sa.sa_handler = &on_alarm;
-        sigemptyset(&sa.sa_mask);
-        sa.sa_flags = 0;
-        REQUIRE(::sigaction(SIGALRM, &sa, &old_) == 0);
-        itimerval it{to_timeval(interval), to_timeval(first)};
-        REQUIRE(::setitimer(ITIMER_REAL, &it, nullptr) == 0);
-    }
-    ~AlarmGuard() {
-        disarm();
-        ::sigaction(SIGALRM, &old_, nullptr);
-    }
-    AlarmGuard(const AlarmGuard&) = delete;
-    AlarmGuard& operator=(const AlarmGuard&) = delete;
-
-    static int count() noexcept { return count_.load(); }
-
-private:
-    static timeval to_timeval(std::chrono::microseconds us) {
-        return {static_cast<time_t>(us.count() / 1'000'000), static_cast<suseconds_t>(us.count() % 1'000'000)};
-    }
-    static void disarm() noexcept {
-        itimerval zero{};
-        ::setitimer(ITIMER_REAL, &zero, nullptr);
-    }
-    static void on_alarm(int) {
-        if (count_.fetch_add(1) + 1 >= max_) disarm();
-    }
-
-    static inline std::atomic<int> count_{0};
-    static inline std::atomic<int> max_{1};
-    struct sigaction old_ {};
-};
-
-// A thread that cannot take SIGALRM, so the alarm lands in the selecting main thread;
-// joined on scope exit even when a REQUIRE throws.
-class Helper {
-public:
-    template <class F>
-    explicit Helper(F f) {
-        sigset_t alrm, old;
-        sigemptyset(&alrm);
-        sigaddset(&alrm, SIGALRM);
-        ::pthread_sigmask(SIG_BLOCK, &alrm, &old);
-        thread_ = std::thread(std::move(f));
-        ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    }
-    ~Helper() {
-        if (thread_.joinable()) thread_.join();
-    }
-    Helper(const Helper&) = delete;
-    Helper& operator=(const Helper&) = delete;
-
-private:
-    std::thread thread_;
-};
-
-class FdLimitGuard {
-public:
-    FdLimitGuard() { ::getrlimit(RLIMIT_NOFILE, &old_); }
-    ~FdLimitGuard() { ::setrlimit(RLIMIT_NOFILE, &old_); }
-    FdLimitGuard(const FdLimitGuard&) = delete;
-    FdLimitGuard& operator=(const FdLimitGuard&) = delete;
-
-private:
-    rlimit old_{};
-};
 
 // What `del keys[rd]` would need; a read-only map view must not have it.
 template <class M>
@@ -893,7 +808,7 @@ TEST_CASE("a signal during a blocking select does not end it early") {
     sel.register_fd(sp.a.get(), EVENT_READ, "reader");
     AlarmGuard alarm(50ms, 50ms, 4);
     const auto t0 = Clock::now();
-    Helper writer([fd = sp.b.get()] {
+    SignalFreeThread writer([fd = sp.b.get()] {
         std::this_thread::sleep_for(400ms);
         ::send(fd, "x", 1, MSG_NOSIGNAL);
     });
