@@ -1,0 +1,33 @@
+// Runs a program (the stress client) to completion with a time limit, capturing its
+// stdout and stderr: the tests look at the tool only from outside, as a user would.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace stress_test {
+
+struct ToolRun {
+    int exit_code = -1;     // -1: killed (by the time limit or a signal)
+    bool timed_out = false;
+    double wall_s = 0;
+    std::string out, err;
+};
+
+// Starts path with args; after `limit` it is killed (SIGKILL) and timed_out is set.
+ToolRun run_tool(const std::string& path, const std::vector<std::string>& args,
+                 std::chrono::milliseconds limit = std::chrono::seconds(30));
+
+// $name, or an empty string.
+std::string env(const char* name);
+
+// A value from the stress client's JSON: the text after `"key": ` inside the object that
+// follows `"section": ` (or anywhere, with an empty section), up to the next , or newline.
+// nullopt when absent. Enough for our own, known layout; not a JSON parser.
+std::optional<std::string> json_raw(const std::string& json, std::string_view key, std::string_view section = {});
+std::optional<double> json_number(const std::string& json, std::string_view key, std::string_view section = {});
+
+}  // namespace stress_test

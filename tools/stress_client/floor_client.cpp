@@ -1,0 +1,95 @@
+// floor_client: the material's scenario with nothing but the syscalls, to measure what
+// any single-threaded client costs on this machine: the benchmark's yardstick for
+// stress_client's own overhead (README.md). Not a tool: no reactor, no retries, no
+// timeouts beyond a 5 s wait, and replies are checked by length only.
+//
+//   floor_client PORT [CONNS]     (server on 127.0.0.1; prints one line of timings)
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "poller/unique_fd.hpp"
+#include "process_stats.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        fmt::print(stderr, "usage: floor_client PORT [CONNS]\n");
+        return 2;
+    }
+    const int port = std::atoi(argv[1]);
+    const int n = argc > 2 ? std::atoi(argv[2]) : 11000;
+    rlimit rl{};
+    ::getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+
+    sockaddr_in server{};
+    server.sin_family = AF_INET;
+    server.sin_port = htons(static_cast<std::uint16_t>(port));
+    server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+    const Clock::time_point start = Clock::now();
+    const stress::CpuTimes cpu0 = stress::self_cpu();
+    iomux::UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
+    std::vector<iomux::UniqueFd> socks(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) {
+        socks[i].reset(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        // On loopback the handshake completes inside connect(): no wait for writability.
+        ::connect(socks[i].get(), reinterpret_cast<const sockaddr*>(&server), sizeof server);
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLET;
+        ev.data.u32 = static_cast<std::uint32_t>(i);
+        if (!socks[i] || ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, socks[i].get(), &ev) != 0) {
+            fmt::print(stderr, "floor_client: connection {} failed\n", i);
+            return 1;
+        }
+    }
+    const double connect_wall = since(start);
+    const double connect_cpu = (stress::self_cpu() - cpu0).total();
+
+    constexpr std::string_view kMessages[] = {"This is the message. ", "It will be sent ", "in parts."};
+    std::vector<epoll_event> events(static_cast<std::size_t>(n));
+    std::vector<std::size_t> got(static_cast<std::size_t>(n));
+    char buf[1024];
+    std::string phases;
+    for (std::string_view message : kMessages) {
+        const Clock::time_point t = Clock::now();
+        const stress::CpuTimes c = stress::self_cpu();
+        for (int i = 0; i < n; ++i) {
+            got[i] = 0;
+            ::send(socks[i].get(), message.data(), message.size(), MSG_NOSIGNAL);
+        }
+        for (int left = n; left > 0;) {
+            const int k = ::epoll_wait(ep.get(), events.data(), n, 5000);
+            if (k <= 0) {
+                fmt::print(stderr, "floor_client: no reply within 5 s\n");
+                return 1;
+            }
+            for (int j = 0; j < k; ++j) {
+                const std::uint32_t i = events[j].data.u32;
+                const ssize_t r = ::recv(socks[i].get(), buf, sizeof buf, 0);
+                if (r > 0 && (got[i] += static_cast<std::size_t>(r)) == message.size()) --left;
+            }
+        }
+        phases += fmt::format(" {:.3f}/{:.3f}", since(t), (stress::self_cpu() - c).total());
+    }
+    fmt::print("floor_client: {} connections: connect {:.3f} s wall {:.3f} cpu | phases (wall/cpu){} | total {:.3f} s wall, {:.3f} s cpu\n",
+               n, connect_wall, connect_cpu, phases, since(start), (stress::self_cpu() - cpu0).total());
+    return 0;
+}

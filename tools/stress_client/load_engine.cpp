@@ -1,0 +1,450 @@
+#include "load_engine.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <system_error>
+
+#include <fmt/format.h>
+
+namespace stress {
+namespace {
+
+// IP_BIND_ADDRESS_NO_PORT (Linux 4.2, linux/in.h): bind() then fixes only the address and
+// connect() picks the port, unique per 4-tuple. Without it, bind() would pick the port
+// alone and every source address would still share one port range. Not in every libc's
+// netinet/in.h, hence the number.
+constexpr int kIpBindAddressNoPort = 24;
+
+constexpr auto kFirstBackoff = std::chrono::milliseconds(10);
+constexpr auto kMaxBackoff = std::chrono::milliseconds(1000);
+constexpr std::size_t kReadBuffer = 64 * 1024;
+
+// A refused or reset SYN is usually a server that is not up yet or whose backlog
+// overflowed (tcp_abort_on_overflow): worth another try.
+bool retryable(int err) noexcept { return err == ECONNREFUSED || err == ECONNRESET || err == ETIMEDOUT; }
+
+ErrorKind connect_kind(int err) noexcept {
+    switch (err) {
+    case ECONNREFUSED: return ErrorKind::connect_refused;
+    case ETIMEDOUT: return ErrorKind::connect_timeout;
+    default: return ErrorKind::connect_error;
+    }
+}
+
+std::string errno_text(int err) {
+    std::string text = std::strerror(err);
+    if (err == EADDRNOTAVAIL)
+        text += " (out of ephemeral ports to this server address: spread the connections with --source-addrs)";
+    else if (err == EMFILE || err == ENFILE)
+        text += " (out of file descriptors)";
+    return text;
+}
+
+std::string show_byte(char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u >= 0x20 && u < 0x7f ? fmt::format("'{}'", c) : fmt::format("0x{:02x}", u);
+}
+
+}  // namespace
+
+sockaddr_in make_address(std::string_view host, std::uint16_t port) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    const std::string text = host == "localhost" ? std::string("127.0.0.1") : std::string(host);
+    if (::inet_pton(AF_INET, text.c_str(), &addr.sin_addr) != 1)
+        throw std::invalid_argument(fmt::format("'{}' is not an IPv4 address", host));
+    return addr;
+}
+
+LoadEngine::LoadEngine(iomux::Reactor& loop, const EngineConfig& config, const StreamContent& content, Driver& driver)
+    : loop_(loop), config_(config), content_(content), driver_(driver), conns_(config.conns), buf_(kReadBuffer) {
+    if (config.conns == 0) throw std::invalid_argument("LoadEngine needs at least one connection");
+    if (config.connect_window == 0) throw std::invalid_argument("LoadEngine needs a connect window of at least 1");
+}
+
+LoadEngine::~LoadEngine() {
+    deadline_.cancel();
+    for (Conn& k : conns_) {
+        if (config_.abortive_close && k.fd) {
+            const linger now{1, 0};
+            ::setsockopt(k.fd.get(), SOL_SOCKET, SO_LINGER, &now, sizeof now);
+        }
+        release(k);
+    }
+}
+
+void LoadEngine::release(Conn& k) noexcept {
+    if (!k.fd) return;
+    try {
+        if (k.writing) loop_.remove_writer(k.fd.get());
+        if (k.state == State::open) loop_.remove_reader(k.fd.get());
+    } catch (...) {
+        // remove_* fails only if the kernel refuses an epoll_ctl MOD; closing the fd below
+        // takes it out of every poller anyway.
+    }
+    k.writing = false;
+    k.fd.reset();
+}
+
+void LoadEngine::start() {
+    started_at_ = Clock::now();
+    deadline_ = loop_.call_at(config_.deadline, [this, alive = std::weak_ptr<int>(alive_)] {
+        if (!alive.expired()) expire();
+    });
+    pump();
+}
+
+// Starts connects until the window is full: retries first (they have waited longest).
+// At most a window's worth per call, even when they complete at once: then the rest
+// follows in the next iteration, and the loop (timers, progress, signals) stays responsive.
+void LoadEngine::pump() {
+    if (pumping_) return;  // begin_connect can fail at once and come back here
+    pumping_ = true;
+    for (std::uint32_t started = 0; in_flight_ < config_.connect_window && !stopping_; ++started) {
+        if (started == config_.connect_window) {
+            if (!pump_scheduled_) {
+                pump_scheduled_ = true;
+                loop_.call_soon([this, alive = std::weak_ptr<int>(alive_)] {
+                    if (alive.expired()) return;
+                    pump_scheduled_ = false;
+                    pump();
+                });
+            }
+            break;
+        }
+        std::uint32_t c;
+        if (!retry_queue_.empty()) {
+            c = retry_queue_.front();
+            retry_queue_.pop_front();
+        } else if (next_ < size()) {
+            c = next_++;
+        } else {
+            break;
+        }
+        begin_connect(c);
+    }
+    pumping_ = false;
+}
+
+void LoadEngine::begin_connect(std::uint32_t c) {
+    Conn& k = conns_[c];
+    ++k.attempts;
+    ++connect_attempts_;
+    k.fd.reset(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!k.fd) return connect_failed(c, errno);
+    const int fd = k.fd.get();
+    const int one = 1;
+    if (config_.nodelay) ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (config_.source_addrs > 0) {
+        // Failure is tolerable (pre-4.2 kernel): bind() then picks the port itself.
+        ::setsockopt(fd, IPPROTO_IP, kIpBindAddressNoPort, &one, sizeof one);
+        sockaddr_in src{};
+        src.sin_family = AF_INET;
+        src.sin_addr.s_addr = htonl(INADDR_LOOPBACK + c % config_.source_addrs);
+        if (::bind(fd, reinterpret_cast<const sockaddr*>(&src), sizeof src) != 0) return connect_failed(c, errno);
+    }
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&config_.server), sizeof config_.server) != 0 &&
+        errno != EINPROGRESS)
+        return connect_failed(c, errno);
+    k.state = State::connecting;
+    ++in_flight_;
+    if (config_.check_connect_at_once) {
+        // On loopback the whole handshake runs inside connect() (softirq, in our context):
+        // it returns EINPROGRESS with the socket ESTABLISHED already, or CLOSED when
+        // refused. One getsockopt tells, and saves registering for writability, a wait and
+        // two changes of interest. A handshake really in flight waits in the reactor.
+        tcp_info info{};
+        socklen_t len = sizeof info;
+        if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0) {
+            if (info.tcpi_state == TCP_ESTABLISHED) return opened(c);
+            if (info.tcpi_state == TCP_CLOSE) return connect_ready(c);  // SO_ERROR has the reason
+        }
+    }
+    try {
+        loop_.add_writer(fd, [this, c] { connect_ready(c); });
+        k.writing = true;
+    } catch (const std::system_error& e) {
+        connect_failed(c, e.code().value());
+    }
+}
+
+void LoadEngine::connect_ready(std::uint32_t c) {
+    Conn& k = conns_[c];
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(k.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (err != 0) {
+        connect_failed(c, err);
+        return pump();
+    }
+    opened(c);
+}
+
+void LoadEngine::opened(std::uint32_t c) {
+    Conn& k = conns_[c];
+    --in_flight_;
+    k.state = State::open;
+    ++connected_;
+    const int fd = k.fd.get();
+    try {
+        // Reader first: the reactor then modifies the registration twice instead of
+        // dropping it and registering it again.
+        loop_.add_reader(fd, [this, c] { on_readable(c); });
+        if (k.writing) loop_.remove_writer(fd);
+        k.writing = false;
+    } catch (const std::system_error& e) {
+        // Counted as made (it was), then failed; it still settles its connect.
+        fail(c, ErrorKind::io_error, fmt::format("the reactor refused the socket: {}", e.what()));
+    }
+    settle();
+    pump();
+}
+
+void LoadEngine::connect_failed(std::uint32_t c, int err) {
+    Conn& k = conns_[c];
+    if (k.state == State::connecting) --in_flight_;
+    release(k);
+    k.state = State::idle;
+    k.last_errno = static_cast<std::uint16_t>(err);
+    if (retryable(err) && k.attempts < config_.connect_attempts && !stopping_) {
+        // Exponential, with a spread by connection number so that a window of refused
+        // connects does not come back as one burst.
+        auto delay = std::min<Clock::duration>(kFirstBackoff * (1u << std::min<unsigned>(k.attempts - 1u, 16u)), kMaxBackoff);
+        delay += delay * (c % 8) / 16;
+        if (Clock::now() + delay < config_.deadline) {
+            k.state = State::backoff;
+            loop_.call_later(delay, [this, c, alive = std::weak_ptr<int>(alive_)] {
+                if (!alive.expired()) retry(c);
+            });
+            return;
+        }
+    }
+    fail(c, connect_kind(err), errno_text(err));
+    // The first connection to run out of attempts, with none ever made: the server is not
+    // there. Say so once, instead of retrying thousands of connections until the deadline.
+    if (err == ECONNREFUSED && connected_ == 0 && abort_reason_.empty()) unreachable(err);
+}
+
+void LoadEngine::retry(std::uint32_t c) {
+    Conn& k = conns_[c];
+    if (stopping_ || k.state != State::backoff) return;
+    k.state = State::idle;
+    retry_queue_.push_back(c);
+    pump();
+}
+
+void LoadEngine::unreachable(int err) {
+    abort_reason_ = fmt::format(
+        "nothing accepts connections at {}:{}: {} on every one of {} attempts; is the server running?",
+        ::inet_ntoa(config_.server.sin_addr), ntohs(config_.server.sin_port), std::strerror(err),
+        config_.connect_attempts);
+    next_ = size();
+    retry_queue_.clear();
+    for (std::uint32_t c = 0; c < size(); ++c) {
+        const State s = conns_[c].state;
+        if (s == State::idle || s == State::connecting || s == State::backoff)
+            fail(c, connect_kind(err), "not attempted further: the server is unreachable");
+    }
+}
+
+void LoadEngine::settle() {
+    if (++settled_ < size() || connect_done_) return;
+    connect_done_ = true;
+    connect_done_at_ = Clock::now();
+    // Next iteration: the driver then starts from a clean stack, not from inside a
+    // connect callback (or from inside fail()).
+    loop_.call_soon([this, alive = std::weak_ptr<int>(alive_)] {
+        if (!alive.expired() && !stopping_) driver_.connect_done();
+    });
+}
+
+void LoadEngine::on_readable(std::uint32_t c) {
+    Conn& k = conns_[c];
+    const int fd = k.fd.get();
+    const ssize_t n = ::recv(fd, buf_.data(), buf_.size(), 0);
+    if (n > 0) {
+        const auto got = static_cast<std::size_t>(n);
+        if (!verify(c, got)) return;
+        const std::uint64_t before = k.received;
+        k.received += got;
+        bytes_verified_ += got;
+        driver_.received(c, before, k.received);
+        // A full buffer may have left data behind. A short read drained the socket, and
+        // new data makes a new edge, so only this case needs another turn on epoll-et.
+        if (got == buf_.size() && k.state == State::open && k.fd.get() == fd) loop_.keep_ready(fd, iomux::EVENT_READ);
+        return;
+    }
+    if (n == 0) {
+        const bool partial = driver_.partial_reply(c);
+        const bool waiting = k.received < k.target;
+        fail(c, partial ? ErrorKind::short_reply : ErrorKind::closed,
+             waiting ? fmt::format("the server closed the connection with {} reply bytes outstanding",
+                                   k.target - k.received)
+                     : std::string("the server closed the connection"));
+        return;
+    }
+    const int err = errno;
+    if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) return;
+    fail(c, err == ECONNRESET ? ErrorKind::reset : ErrorKind::io_error,
+         fmt::format("recv: {}{}", std::strerror(err),
+                     k.received < k.sent ? fmt::format(" ({} reply bytes outstanding)", k.sent - k.received) : ""));
+}
+
+// Compares the got bytes in buf_ with what conn sent at that stream offset.
+bool LoadEngine::verify(std::uint32_t c, std::size_t got) {
+    Conn& k = conns_[c];
+    std::size_t done = 0;
+    while (done < got) {
+        const std::uint64_t at = k.received + done;
+        if (at >= k.sent) {
+            fail(c, ErrorKind::mismatch,
+                 fmt::format("the server sent {} bytes more than it was sent ({} sent)", k.received + got - k.sent, k.sent));
+            return false;
+        }
+        const std::span<const char> expect = content_.at(c, at);
+        const std::size_t m = std::min<std::uint64_t>({got - done, expect.size(), k.sent - at});
+        if (std::memcmp(buf_.data() + done, expect.data(), m) != 0) {
+            if (first(ErrorKind::mismatch)) {
+                const auto* mine = buf_.data() + done;
+                const std::size_t i = static_cast<std::size_t>(
+                    std::mismatch(mine, mine + m, expect.data()).first - mine);
+                fail(c, ErrorKind::mismatch,
+                     fmt::format("reply byte {} of the stream is {}, but {} was sent", at + i, show_byte(mine[i]),
+                                 show_byte(expect[i])));
+            } else {
+                fail(c, ErrorKind::mismatch, {});
+            }
+            return false;
+        }
+        done += m;
+    }
+    return true;
+}
+
+void LoadEngine::send(std::uint32_t c, std::uint64_t bytes) {
+    Conn& k = conns_[c];
+    if (k.state != State::open || stopping_) return;
+    k.target += bytes;
+    if (!k.writing) flush(c);
+}
+
+// Writes queued bytes until done or the socket is full; watches writability only while
+// something is left.
+void LoadEngine::flush(std::uint32_t c) {
+    Conn& k = conns_[c];
+    const int fd = k.fd.get();
+    while (k.sent < k.target) {
+        const std::span<const char> data = content_.at(c, k.sent);
+        const std::size_t len = std::min<std::uint64_t>(data.size(), k.target - k.sent);
+        if (len == 0) throw std::logic_error("LoadEngine::send: queued past the end of the stream");
+        const ssize_t n = ::send(fd, data.data(), len, MSG_NOSIGNAL);
+        if (n >= 0) {
+            k.sent += static_cast<std::uint64_t>(n);
+            bytes_sent_ += static_cast<std::uint64_t>(n);
+            if (static_cast<std::size_t>(n) < len) break;  // full: epoll-et reports the next edge
+            continue;
+        }
+        const int err = errno;
+        if (err == EINTR) continue;
+        if (err == EAGAIN || err == EWOULDBLOCK) break;
+        fail(c, err == EPIPE || err == ECONNRESET ? ErrorKind::reset : ErrorKind::io_error,
+             fmt::format("send: {}", std::strerror(err)));
+        return;
+    }
+    const bool more = k.sent < k.target;
+    try {
+        if (more && !k.writing) {
+            loop_.add_writer(fd, [this, c] { flush(c); });
+            k.writing = true;
+        } else if (!more && k.writing) {
+            loop_.remove_writer(fd);
+            k.writing = false;
+        }
+    } catch (const std::system_error& e) {
+        fail(c, ErrorKind::io_error, fmt::format("the reactor refused the socket: {}", e.what()));
+    }
+}
+
+void LoadEngine::expire() {
+    if (stopping_) return;
+    stopping_ = expired_ = true;
+    for (std::uint32_t c = 0; c < size(); ++c) {
+        const Conn& k = conns_[c];
+        switch (k.state) {
+        case State::idle:
+            fail(c, ErrorKind::connect_timeout, "not connected before the deadline (--timeout)");
+            break;
+        case State::connecting:
+            fail(c, ErrorKind::connect_timeout, "the handshake did not complete before the deadline (--timeout)");
+            break;
+        case State::backoff:
+            fail(c, connect_kind(k.last_errno),
+                 fmt::format("{}; the deadline cut the retries short", errno_text(k.last_errno)));
+            break;
+        case State::open:
+            if (k.sent < k.target || k.received < k.sent) {
+                const ErrorKind kind = driver_.partial_reply(c) ? ErrorKind::short_reply : ErrorKind::timeout;
+                fail(c, kind,
+                     first(kind) ? fmt::format("{} of {} bytes sent and {} echoed when the deadline (--timeout) passed",
+                                               k.sent, k.target, k.received)
+                                 : std::string());
+            }
+            break;
+        case State::failed:
+            break;
+        }
+    }
+    loop_.stop();
+}
+
+void LoadEngine::interrupt() {
+    if (stopping_) return;
+    stopping_ = true;
+    if (abort_reason_.empty()) abort_reason_ = "interrupted by a signal";
+    for (std::uint32_t c = 0; c < size(); ++c) {
+        const Conn& k = conns_[c];
+        const bool unfinished = k.state == State::idle || k.state == State::connecting || k.state == State::backoff ||
+                                (k.state == State::open && (k.sent < k.target || k.received < k.sent));
+        if (unfinished) fail(c, ErrorKind::interrupted, "stopped by a signal");
+    }
+    deadline_.cancel();
+    loop_.stop();
+}
+
+void LoadEngine::finish() {
+    stopping_ = true;
+    deadline_.cancel();
+    loop_.stop();
+}
+
+void LoadEngine::fail(std::uint32_t c, ErrorKind kind, std::string_view detail) {
+    Conn& k = conns_[c];
+    if (k.state == State::failed) return;
+    errors_.add(kind, [&] { return fmt::format("{}: {}", describe_conn(c), detail); });
+    const bool was_open = k.state == State::open;
+    if (k.state == State::connecting) --in_flight_;
+    release(k);
+    k.state = State::failed;
+    if (was_open)
+        driver_.failed(c);
+    else
+        settle();
+}
+
+std::string LoadEngine::describe_conn(std::uint32_t c) const {
+    const Conn& k = conns_[c];
+    sockaddr_in local{};
+    socklen_t len = sizeof local;
+    if (k.fd && ::getsockname(k.fd.get(), reinterpret_cast<sockaddr*>(&local), &len) == 0 && local.sin_port != 0)
+        return fmt::format("connection {} (from {}:{})", c, ::inet_ntoa(local.sin_addr), ntohs(local.sin_port));
+    return fmt::format("connection {}", c);
+}
+
+}  // namespace stress

@@ -1,0 +1,171 @@
+// LoadEngine: N TCP connections to one server on an iomux::Reactor, each carrying a byte
+// stream (StreamContent) whose echo is verified byte for byte as it arrives.
+//
+// The engine owns the mechanics: non-blocking connects with a bounded window in flight (so
+// the server's listen backlog never overflows and drops SYNs, which would cost a 1 s SYN
+// retransmit), refused connects retried with exponential backoff, optional source
+// addresses, writing what the driver queued, reading and verifying every reply byte,
+// classifying each failure, and the global deadline. The Driver decides what to send and
+// when: the material's three-message scenario (scenario.hpp) or sustained load
+// (sustained.hpp).
+//
+//   Scenario driver(loop, config, progress);   // owns a LoadEngine
+//   driver.run();                              // returns when done, failed or out of time
+//
+// Per connection the engine keeps 40 bytes; replies are read into one shared 64 KiB
+// buffer and compared with StreamContent, so nothing is buffered per connection.
+// Single-threaded: everything runs in the reactor's thread.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "error_kind.hpp"
+#include "poller/unique_fd.hpp"
+#include "reactor/reactor.hpp"
+#include "stream_content.hpp"
+
+namespace stress {
+
+using Clock = std::chrono::steady_clock;
+
+struct EngineConfig {
+    sockaddr_in server{};
+    std::uint32_t conns = 1;
+    // 0: the kernel picks the source address. K > 0: connection i binds to 127.0.0.(1 + i % K)
+    // first, so more connections than one address has ephemeral ports can be made.
+    std::uint32_t source_addrs = 0;
+    std::uint32_t connect_window = 512;   // connects in flight at once
+    std::uint32_t connect_attempts = 8;   // per connection, for refused / reset connects
+    bool nodelay = false;                 // TCP_NODELAY: for pipelined small messages
+    // Ask the socket (TCP_INFO) whether connect() completed at once, as it does on
+    // loopback, before waiting for writability in the reactor.
+    bool check_connect_at_once = true;
+    // End with RST instead of FIN (SO_LINGER 0): no TIME_WAIT left behind. 11000 sockets
+    // in TIME_WAIT to one server port make the next run's connect() search past them for
+    // a free port, at two or three times the cost; the server sees ECONNRESET instead of
+    // end of stream.
+    bool abortive_close = false;
+    Clock::time_point deadline;           // everything unfinished then fails as a timeout
+};
+
+class LoadEngine {
+public:
+    // What the workload implements. The engine calls these from reactor callbacks; they may
+    // call send() (on any connection), finish(), and the const accessors.
+    class Driver {
+    public:
+        virtual ~Driver() = default;
+        // Every connection is open or has failed to open (also when none opened).
+        virtual void connect_done() = 0;
+        // Verified reply bytes [before, after) of the connection's stream arrived.
+        virtual void received(std::uint32_t conn, std::uint64_t before, std::uint64_t after) = 0;
+        // An open connection failed; it is closed now and counted in errors(). Once per
+        // connection. (Connections that never opened are reported through errors() only.)
+        virtual void failed(std::uint32_t conn) = 0;
+        // True when conn holds part of a reply: if it stalls, that is a short reply rather
+        // than no reply (ErrorKind::short_reply vs timeout).
+        virtual bool partial_reply(std::uint32_t conn) const = 0;
+    };
+
+    LoadEngine(iomux::Reactor& loop, const EngineConfig& config, const StreamContent& content, Driver& driver);
+    // Removes every callback from the reactor, then closes the sockets (see abortive_close).
+    ~LoadEngine();
+    LoadEngine(const LoadEngine&) = delete;
+    LoadEngine& operator=(const LoadEngine&) = delete;
+
+    // Arms the deadline and starts connecting. Run the reactor afterwards.
+    void start();
+    // Queues the next `bytes` of conn's stream and writes as much as the socket takes now;
+    // the rest goes out as the socket drains. Ignored for a connection that is not open.
+    void send(std::uint32_t conn, std::uint64_t bytes);
+    // The workload is complete: stops the reactor.
+    void finish();
+    // A signal asked us to stop: everything unfinished fails as `interrupted`.
+    void interrupt();
+
+    bool stopping() const noexcept { return stopping_; }
+    bool expired() const noexcept { return expired_; }
+    bool is_open(std::uint32_t conn) const noexcept { return conns_[conn].state == State::open; }
+    std::uint64_t received(std::uint32_t conn) const noexcept { return conns_[conn].received; }
+    std::uint32_t size() const noexcept { return static_cast<std::uint32_t>(conns_.size()); }
+
+    // Connections that opened (and may have failed later), and that gave up opening.
+    std::uint32_t connected() const noexcept { return connected_; }
+    std::uint32_t connect_failed() const noexcept { return settled_ - connected_; }
+    std::uint64_t connect_attempts() const noexcept { return connect_attempts_; }
+    bool connecting_done() const noexcept { return connect_done_; }
+    Clock::time_point started_at() const noexcept { return started_at_; }
+    Clock::time_point connect_done_at() const noexcept { return connect_done_at_; }
+    std::uint64_t bytes_sent() const noexcept { return bytes_sent_; }
+    std::uint64_t bytes_verified() const noexcept { return bytes_verified_; }
+    const ErrorLog& errors() const noexcept { return errors_; }
+    // Why the run was cut short as a whole ("nothing accepts connections at ..."), or empty.
+    const std::string& abort_reason() const noexcept { return abort_reason_; }
+
+private:
+    enum class State : std::uint8_t { idle, connecting, backoff, open, failed };
+    struct Conn {
+        iomux::UniqueFd fd;
+        std::uint64_t sent = 0;      // stream bytes written
+        std::uint64_t received = 0;  // stream bytes read back and verified
+        std::uint64_t target = 0;    // stream bytes the driver queued
+        State state = State::idle;
+        std::uint8_t attempts = 0;
+        bool writing = false;        // a writer callback is registered (connecting or backlog)
+        std::uint16_t last_errno = 0;
+    };
+    static_assert(sizeof(Conn) <= 40, "tens of thousands of these: keep a connection's state small");
+
+    void pump();
+    void begin_connect(std::uint32_t c);
+    void connect_ready(std::uint32_t c);
+    void opened(std::uint32_t c);
+    void connect_failed(std::uint32_t c, int err);
+    void retry(std::uint32_t c);
+    void unreachable(int err);
+    void settle();
+    void on_readable(std::uint32_t c);
+    bool verify(std::uint32_t c, std::size_t got);
+    void flush(std::uint32_t c);
+    void expire();
+    void fail(std::uint32_t c, ErrorKind kind, std::string_view detail);
+    bool first(ErrorKind kind) const noexcept { return errors_.count(kind) == 0; }
+    std::string describe_conn(std::uint32_t c) const;
+    void release(Conn& k) noexcept;
+
+    iomux::Reactor& loop_;
+    const EngineConfig config_;
+    const StreamContent& content_;
+    Driver& driver_;
+    std::vector<Conn> conns_;
+    std::vector<char> buf_;  // every read lands here, for every connection
+
+    std::uint32_t next_ = 0;       // next connection never attempted
+    std::deque<std::uint32_t> retry_queue_;
+    std::uint32_t in_flight_ = 0;  // connects awaiting the handshake
+    std::uint32_t connected_ = 0, settled_ = 0;
+    std::uint64_t connect_attempts_ = 0;
+    bool pumping_ = false, pump_scheduled_ = false, connect_done_ = false, stopping_ = false, expired_ = false;
+    Clock::time_point started_at_, connect_done_at_;
+    std::uint64_t bytes_sent_ = 0, bytes_verified_ = 0;
+    ErrorLog errors_;
+    std::string abort_reason_;
+    iomux::TimerHandle deadline_;
+    // Timers and call_soon callbacks hold a weak_ptr to this: one that outlives the engine
+    // (the reactor is not ours) finds it expired and does nothing.
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+};
+
+// Parses an IPv4 address ("127.0.0.1"; "localhost" too) and port; throws
+// std::invalid_argument for anything else.
+sockaddr_in make_address(std::string_view host, std::uint16_t port);
+
+}  // namespace stress
