@@ -79,7 +79,10 @@ public:
     Reactor& operator=(const Reactor&) = delete;
 
     // Calls cb whenever fd is readable / writable; replaces a previous reader / writer.
-    // ValueError for fd < 0; std::system_error when the backend refuses the fd.
+    // ValueError for fd < 0. For an fd with no callbacks yet the backend is asked at once,
+    // so its refusal (EBADF for a closed fd, EPERM for a regular file on epoll) is thrown
+    // here as std::system_error. Other changes are applied before the next wait; a refusal
+    // then goes to the exception handler with the fd, and the fd's callbacks are dropped.
     void add_reader(int fd, Callback cb);
     void add_writer(int fd, Callback cb);
     // Returns true when there was a callback to remove.
