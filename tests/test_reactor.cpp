@@ -511,3 +511,27 @@ TEST_CASE("a callback that closes its fd and accepts a new one on the same numbe
     write_all(second_peer.get(), "y");
     CHECK(run_until(loop, [&] { return second_reads == 1; }, 1000ms));
 }
+
+TEST_CASE("a deferred change the backend refuses goes to the exception handler with the fd") {
+    Reactor loop;
+    std::vector<int> reported;
+    loop.set_exception_handler([&](int fd, std::exception_ptr) { reported.push_back(fd); });
+    auto p = socket_pair();
+    const int fd = p.a.get();
+    loop.add_reader(fd, [] {});
+    loop.run_once(0ms);
+    loop.remove_reader(fd);
+    p.a.reset();                 // closed while its removal is still pending...
+    loop.add_reader(fd, [] {});  // ...and handed back: only the backend can tell
+    loop.run_once(0ms);
+    if (loop.backend().starts_with("epoll")) {
+        // epoll keys registrations by open file: MOD and ADD both say EBADF.
+        CHECK(reported == std::vector<int>{fd});
+        CHECK_THROWS_AS(loop.keep_ready(fd, iomux::EVENT_READ), iomux::KeyError);
+    } else {
+        // poll and select look fds up by number: the closed fd is reported ready instead
+        // (POLLNVAL; select's EBADF), so its callback learns of it on its next read.
+        CHECK(reported.empty());
+        CHECK(loop.remove_reader(fd));
+    }
+}
