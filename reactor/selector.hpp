@@ -27,7 +27,8 @@
 //                registered unchanged; kernel refusal -> std::system_error, and the fd is
 //                unregistered (Python's bpo-30014 behaviour).
 //   get_key      unknown fd -> KeyError.
-//   every call but unregister and close, after close() -> SelectorClosed.
+//   register_fd, modify, rearm, select, get_key after close() -> SelectorClosed
+//                (get_map() stays usable: an empty view; unregister -> KeyError).
 #pragma once
 
 #include <algorithm>
