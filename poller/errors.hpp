@@ -4,7 +4,8 @@
 //   KeyError        iomux::KeyError            duplicate register, unknown fd
 //   ValueError      iomux::ValueError          events 0 or unknown bits, negative fd,
 //                                              unknown backend name
-//   RuntimeError    iomux::SelectorClosed      any use of a closed Selector but unregister
+//   RuntimeError    iomux::SelectorClosed      register_fd, modify, select, get_key on a
+//                                              closed Selector
 //   OSError         std::system_error          a syscall failed; code() is the errno
 #pragma once
 
