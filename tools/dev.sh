@@ -50,7 +50,8 @@ test)
     meson test -C "$build" --num-processes 2 --print-errorlogs || status=$?
     logs=("$build/meson-logs/testlog.json")
     # The library's own suites again under sanitizers, each in its build directory: ASan +
-    # UBSan for the conformance and reactor tests, TSan for the reactor's cross-thread ones.
+    # UBSan for the conformance, differential and reactor tests, TSan for the reactor's
+    # cross-thread ones.
     # (The example tests bound the servers' RSS, which ASan's shadow memory would break.)
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 TSAN_OPTIONS=halt_on_error=1
     for san in address,undefined thread; do
@@ -58,7 +59,10 @@ test)
         [ -f "$dir/build.ninja" ] || meson setup "$dir" -Dbuildtype=debug -Db_sanitize="$san" >/dev/null
         suites=(--suite reactor)
         targets=(tests/test_reactor)
-        if [ "$san" != thread ]; then suites+=(--suite conformance); targets+=(tests/test_conformance); fi
+        if [ "$san" != thread ]; then
+            suites+=(--suite conformance --suite differential)
+            targets+=(tests/test_conformance tests/test_differential)
+        fi
         ninja -C "$dir" "${targets[@]}"
         meson test -C "$dir" --no-rebuild --num-processes 2 --print-errorlogs "${suites[@]}" || status=$?
         logs+=("$dir/meson-logs/testlog.json")
