@@ -9,8 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/process_stats.hpp"
 #include "tests/examples/client.hpp"
-#include "tests/examples/proc_stats.hpp"
 #include "tests/examples/process.hpp"
 #include "tests/support.hpp"
 
@@ -74,7 +74,7 @@ TEST_CASE("echo_server: a slow reader with 8 MiB outstanding loses nothing and c
     UniqueFd sock = connect_to(server.port(), {.rcvbuf = 64 << 10, .sndbuf = 64 << 10});
     send_all(sock.get(), "warm up");
     REQUIRE(recv_exact(sock.get(), 7) == "warm up");
-    const long rss_before = rss_kib(server.pid());
+    const long rss_before = static_cast<long>(tools::rss_kib(server.pid()).value());
 
     constexpr std::size_t kTotal = 8 << 20;
     const std::string data = pattern(kTotal, 2);
@@ -90,10 +90,10 @@ TEST_CASE("echo_server: a slow reader with 8 MiB outstanding loses nothing and c
         // The client reads nothing for a while: the server must stop reading rather than
         // buffer, and must sleep rather than spin.
         std::this_thread::sleep_for(500ms);
-        const double cpu_before = cpu_seconds(server.pid());
+        const double cpu_before = tools::cpu_seconds(server.pid()).value();
         std::this_thread::sleep_for(1s);
-        const double cpu_stalled = cpu_seconds(server.pid()) - cpu_before;
-        const long rss_stalled = rss_kib(server.pid());
+        const double cpu_stalled = tools::cpu_seconds(server.pid()).value() - cpu_before;
+        const long rss_stalled = static_cast<long>(tools::rss_kib(server.pid()).value());
         MESSAGE("stalled with " << written.load() << " of " << kTotal << " bytes written; server used "
                                 << cpu_stalled << " s CPU, RSS +" << rss_stalled - rss_before << " KiB");
         // The client has read nothing, so whatever it wrote sits in the kernel's socket
@@ -108,7 +108,7 @@ TEST_CASE("echo_server: a slow reader with 8 MiB outstanding loses nothing and c
             std::string chunk = recv_exact(sock.get(), std::min<std::size_t>(32 << 10, kTotal - back.size()));
             back += chunk;
             std::this_thread::sleep_for(1ms);
-            if (i % 32 == 0) rss_max = std::max(rss_max, rss_kib(server.pid()));
+            if (i % 32 == 0) rss_max = std::max(rss_max, static_cast<long>(tools::rss_kib(server.pid()).value()));
         }
         CHECK(rss_max - rss_before < 4096);
     } catch (...) {
@@ -135,7 +135,7 @@ TEST_CASE("echo_server: half-close: everything is echoed, then the server closes
 
 TEST_CASE("echo_server: 200 clients resetting while the server keeps serving") {
     ServerProcess server = start_echo();
-    const std::size_t baseline = open_fds(server.pid());
+    const std::size_t baseline = tools::open_fds(server.pid());
     UniqueFd steady = connect_to(server.port());
 
     std::vector<UniqueFd> clients;
@@ -153,23 +153,23 @@ TEST_CASE("echo_server: 200 clients resetting while the server keeps serving") {
     }
     check_round_trip(server.port());
     steady.reset();
-    CHECK(eventually([&] { return open_fds(server.pid()) == baseline; }));
+    CHECK(eventually([&] { return tools::open_fds(server.pid()) == baseline; }));
     CHECK(server.terminate());
 }
 
 TEST_CASE("echo_server: 2000 connections opened and closed leave no fd behind") {
     raise_fd_limit();
     ServerProcess server = start_echo();
-    const std::size_t baseline = open_fds(server.pid());
+    const std::size_t baseline = tools::open_fds(server.pid());
 
     std::vector<UniqueFd> clients;
     for (int i = 0; i < 2000; ++i) clients.push_back(connect_to(server.port()));
     for (UniqueFd& c : clients) send_all(c.get(), "x");
     for (UniqueFd& c : clients) REQUIRE(recv_exact(c.get(), 1) == "x");
-    CHECK(open_fds(server.pid()) == baseline + 2000);
+    CHECK(tools::open_fds(server.pid()) == baseline + 2000);
 
     clients.clear();
-    CHECK(eventually([&] { return open_fds(server.pid()) == baseline; }));
+    CHECK(eventually([&] { return tools::open_fds(server.pid()) == baseline; }));
     check_round_trip(server.port());
     CHECK(server.terminate());
 }
@@ -177,7 +177,7 @@ TEST_CASE("echo_server: 2000 connections opened and closed leave no fd behind") 
 TEST_CASE("echo_server: out of fds (EMFILE) it sheds connections, keeps serving and does not spin") {
     constexpr rlim_t kLimit = 64;
     ServerProcess server = start_echo({}, kLimit);
-    const std::size_t baseline = open_fds(server.pid());
+    const std::size_t baseline = tools::open_fds(server.pid());
 
     // More clients than the server has fds. Those it cannot serve must see their
     // connection end (EOF or reset), not hang in the backlog.
@@ -202,12 +202,12 @@ TEST_CASE("echo_server: out of fds (EMFILE) it sheds connections, keeps serving 
     CHECK(shed > 0);
 
     // At the limit, with connections still arriving, the server must not spin.
-    const double cpu_before = cpu_seconds(server.pid());
+    const double cpu_before = tools::cpu_seconds(server.pid()).value();
     for (int i = 0; i < 20; ++i) {
         UniqueFd c = connect_to(server.port(), {.timeout = 5s});
         std::this_thread::sleep_for(50ms);
     }
-    const double cpu_at_limit = cpu_seconds(server.pid()) - cpu_before;
+    const double cpu_at_limit = tools::cpu_seconds(server.pid()).value() - cpu_before;
     MESSAGE("server CPU over 1 s at its fd limit: " << cpu_at_limit << " s");
     CHECK(cpu_at_limit < 0.1);
 
@@ -217,7 +217,7 @@ TEST_CASE("echo_server: out of fds (EMFILE) it sheds connections, keeps serving 
         CHECK(recv_exact(c.get(), 1) == "y");
     }
     served.clear();
-    CHECK(eventually([&] { return open_fds(server.pid()) == baseline; }));
+    CHECK(eventually([&] { return tools::open_fds(server.pid()) == baseline; }));
     check_round_trip(server.port());
     CHECK(server.terminate());
 }

@@ -11,8 +11,8 @@
 
 #include <fmt/format.h>
 
+#include "common/process_stats.hpp"
 #include "tests/examples/client.hpp"
-#include "tests/examples/proc_stats.hpp"
 #include "tests/examples/process.hpp"
 
 namespace iomux::test {
@@ -107,7 +107,7 @@ TEST_CASE("http_hello: pipelined requests, split across reads, are answered in o
 TEST_CASE("http_hello: a client that pipelines 20000 requests without reading gets every answer") {
     ServerProcess server = start_http();
     UniqueFd sock = connect_to(server.port(), {.rcvbuf = 64 << 10});
-    const long rss_before = rss_kib(server.pid());
+    const long rss_before = static_cast<long>(tools::rss_kib(server.pid()).value());
     constexpr int kRequests = 20000;
     std::string requests;
     for (int i = 0; i < kRequests; ++i) requests += "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
@@ -118,7 +118,7 @@ TEST_CASE("http_hello: a client that pipelines 20000 requests without reading ge
     std::string replies;
     try {
         std::this_thread::sleep_for(500ms);  // not reading: the server must hold back
-        const long rss_stalled = rss_kib(server.pid());
+        const long rss_stalled = static_cast<long>(tools::rss_kib(server.pid()).value());
         MESSAGE("server RSS +" << rss_stalled - rss_before << " KiB with the client not reading");
         CHECK(rss_stalled - rss_before < 4096);
         replies = recv_all(sock.get(), 64 << 20);

@@ -12,7 +12,6 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -28,6 +27,7 @@
 
 #include <fmt/format.h>
 
+#include "common/fd_limit.hpp"
 #include "poller/unique_fd.hpp"
 
 namespace {
@@ -179,14 +179,6 @@ UniqueFd signal_fd() {
     return fd;
 }
 
-void raise_fd_limit() {
-    rlimit rl{};
-    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        ::setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
-
 constexpr std::string_view kUsage =
     "usage: bare_epoll_echo [--port N] [--backend epoll]\n"
     "An echo server on 127.0.0.1 over bare level-triggered epoll: the limit row of iomux_compare.\n";
@@ -219,7 +211,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     try {
-        raise_fd_limit();
+        iomux::tools::raise_fd_limit();
         UniqueFd signals = signal_fd();
         UniqueFd listener = listen_loopback(port);
         sockaddr_in addr{};

@@ -5,8 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "common/fd_limit.hpp"
 #include "dispatch_bench.hpp"
-#include "fd_limit.hpp"
 #include "socket_pairs.hpp"
 #include "workloads.hpp"
 
@@ -14,8 +14,8 @@ namespace iomux::compare {
 
 void run_dispatch_workload(Context& ctx) {
     const Options& o = ctx.options;
-    const std::size_t limit = raise_fd_limit();
-    const std::size_t cap = max_socket_pairs(limit);
+    const std::size_t limit = tools::raise_fd_limit();
+    const std::size_t cap = tools::max_socket_pairs(limit);
     std::vector<std::size_t> sweep;
     for (const std::size_t n : o.pairs) {
         const std::size_t capped = std::min(n, cap);

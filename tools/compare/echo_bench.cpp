@@ -3,15 +3,14 @@
 #include <signal.h>
 
 #include <chrono>
-#include <fstream>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "child_process.hpp"
+#include "common/process_stats.hpp"
 #include "json_value.hpp"
 #include "peers.hpp"
-#include "proc_stats.hpp"
 #include "report.hpp"
 
 namespace iomux::compare {
@@ -29,15 +28,6 @@ std::string tail(const std::string& text, std::size_t max = 300) {
     for (char& c : t)
         if (c == '\n') c = ' ';
     return t;
-}
-
-// CPU time of a process in nanoseconds from /proc/PID/schedstat (exact, unlike the 10 ms
-// ticks of /proc/PID/stat): used only to split a run into its traffic window.
-std::optional<double> exact_cpu_seconds(pid_t pid) {
-    std::ifstream in(fmt::format("/proc/{}/schedstat", pid));
-    double ns = 0;
-    if (in >> ns) return ns / 1e9;
-    return cpu_seconds(pid);
 }
 
 class ServerUnderTest {
@@ -62,8 +52,8 @@ public:
 
     std::uint16_t port() const { return port_; }
     pid_t pid() const { return process_.pid(); }
-    double cpu() const { return cpu_seconds(pid()).value_or(0); }
-    double peak_rss_mib() const { return compare::peak_rss_mib(pid()).value_or(0); }
+    double cpu() const { return tools::cpu_seconds(pid()).value_or(0); }
+    double peak_rss_mib() const { return tools::peak_rss_mib(pid()).value_or(0); }
 
     // SIGTERM, as a user stops it; it must exit 0 on its own within 10 s.
     void stop() {
@@ -119,7 +109,8 @@ ClientOutcome drive(ServerUnderTest& server, std::vector<std::string> args, doub
     const auto start = Clock::now();
     ChildProcess client(argv, SpawnOptions{setup.placement.load_cpu, true, true});
     const auto sample = [&] {
-        if (const auto c = exact_cpu_seconds(server.pid()))
+        // schedstat's nanoseconds, not stat's 10 ms ticks: only to split a run into its traffic window.
+        if (const auto c = tools::precise_cpu_s(server.pid()))
             outcome.samples.push_back({std::chrono::duration<double>(Clock::now() - start).count(), *c});
     };
     sample();

@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "fd_limit.hpp"
+#include "common/fd_limit.hpp"
 #include "formats.hpp"
 #include "options.hpp"
 #include "peers.hpp"
@@ -70,7 +70,7 @@ Params describe_machine() {
     utsname u{};
     if (::uname(&u) == 0) m.emplace_back("kernel", u.release);
     m.emplace_back("cpus", std::to_string(::sysconf(_SC_NPROCESSORS_ONLN)));
-    m.emplace_back("nofile", std::to_string(raise_fd_limit()));
+    m.emplace_back("nofile", std::to_string(iomux::tools::raise_fd_limit()));
     m.emplace_back("pinning", choose_placement().describe());
     m.emplace_back("compiler", __VERSION__);
     const auto peers = peer_names();

@@ -17,8 +17,8 @@
 
 #include <fmt/format.h>
 
+#include "common/process_stats.hpp"
 #include "poller/unique_fd.hpp"
-#include "process_stats.hpp"
 
 namespace {
 
@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
     server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 
     const Clock::time_point start = Clock::now();
-    const stress::CpuTimes cpu0 = stress::self_cpu();
+    const iomux::tools::CpuTimes cpu0 = iomux::tools::self_cpu();
     iomux::UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
     std::vector<iomux::UniqueFd> socks(static_cast<std::size_t>(n));
     for (int i = 0; i < n; ++i) {
@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
         }
     }
     const double connect_wall = since(start);
-    const double connect_cpu = (stress::self_cpu() - cpu0).total();
+    const double connect_cpu = (iomux::tools::self_cpu() - cpu0).total();
 
     constexpr std::string_view kMessages[] = {"This is the message. ", "It will be sent ", "in parts."};
     std::vector<epoll_event> events(static_cast<std::size_t>(n));
@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
     std::string phases;
     for (std::string_view message : kMessages) {
         const Clock::time_point t = Clock::now();
-        const stress::CpuTimes c = stress::self_cpu();
+        const iomux::tools::CpuTimes c = iomux::tools::self_cpu();
         for (int i = 0; i < n; ++i) {
             got[i] = 0;
             ::send(socks[i].get(), message.data(), message.size(), MSG_NOSIGNAL);
@@ -87,9 +87,9 @@ int main(int argc, char** argv) {
                 if (r > 0 && (got[i] += static_cast<std::size_t>(r)) == message.size()) --left;
             }
         }
-        phases += fmt::format(" {:.3f}/{:.3f}", since(t), (stress::self_cpu() - c).total());
+        phases += fmt::format(" {:.3f}/{:.3f}", since(t), (iomux::tools::self_cpu() - c).total());
     }
     fmt::print("floor_client: {} connections: connect {:.3f} s wall {:.3f} cpu | phases (wall/cpu){} | total {:.3f} s wall, {:.3f} s cpu\n",
-               n, connect_wall, connect_cpu, phases, since(start), (stress::self_cpu() - cpu0).total());
+               n, connect_wall, connect_cpu, phases, since(start), (iomux::tools::self_cpu() - cpu0).total());
     return 0;
 }

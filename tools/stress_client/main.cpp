@@ -14,12 +14,12 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "fd_limit.hpp"
+#include "common/fd_limit.hpp"
+#include "common/process_stats.hpp"
 #include "load_engine.hpp"
 #include "options.hpp"
 #include "poller/errors.hpp"
 #include "poller/poller.hpp"
-#include "process_stats.hpp"
 #include "progress.hpp"
 #include "reactor/reactor.hpp"
 #include "report.hpp"
@@ -66,8 +66,8 @@ int run(const Options& opt) {
     const std::string backend = opt.backend.empty() ? iomux::default_backend() : opt.backend;
     check_backend("--backend", backend);
     if (!opt.spawn_backend.empty()) check_backend("--spawn-server", opt.spawn_backend);
-    const stress::FdLimit fd_limit = stress::ensure_fd_limit(opt.conns + stress::kFdReserve);
-    if (!fd_limit.enough()) throw Impossible(stress::fd_limit_advice(fd_limit, opt.conns));
+    const iomux::tools::FdLimit fd_limit = iomux::tools::ensure_fd_limit(opt.conns + iomux::tools::kFdReserve);
+    if (!fd_limit.enough()) throw Impossible(iomux::tools::fd_limit_advice(fd_limit, opt.conns));
     check_port_range(opt);
 
     // Declared before the server and the workload, so it outlives both (they remove their
@@ -118,7 +118,7 @@ int run(const Options& opt) {
     config.check_connect_at_once = !opt.connect_via_reactor;
     config.abortive_close = opt.abortive_close;
     stress::StageClock::Probe server_cpu;
-    if (server) server_cpu = [pid = server->pid()] { return stress::precise_cpu_s(pid); };
+    if (server) server_cpu = [pid = server->pid()] { return iomux::tools::precise_cpu_s(pid); };
     std::unique_ptr<stress::Workload> work;
     if (opt.mode == Options::Mode::sustained) {
         config.nodelay = true;  // several small messages in flight must not wait for ACKs
@@ -143,11 +143,11 @@ int run(const Options& opt) {
     report.timeout_s = std::chrono::duration<double>(opt.timeout).count();
     report.fd_limit = fd_limit;
 
-    const stress::CpuTimes cpu_before = stress::self_cpu();
-    const auto server_before = server ? stress::sample_process(server->pid()) : std::nullopt;
+    const iomux::tools::CpuTimes cpu_before = iomux::tools::self_cpu();
+    const auto server_before = server ? iomux::tools::sample_process(server->pid()) : std::nullopt;
     report.run = work->run();
-    report.client_cpu = stress::self_cpu() - cpu_before;
-    const auto server_after = server ? stress::sample_process(server->pid()) : std::nullopt;
+    report.client_cpu = iomux::tools::self_cpu() - cpu_before;
+    const auto server_after = server ? iomux::tools::sample_process(server->pid()) : std::nullopt;
 
     if (server) {
         stress::ServerFigures s;

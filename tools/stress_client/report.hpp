@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "fd_limit.hpp"
-#include "process_stats.hpp"
+#include "common/fd_limit.hpp"
+#include "common/process_stats.hpp"
 #include "run_result.hpp"
 
 namespace stress {
@@ -20,7 +20,7 @@ struct ServerFigures {
     std::string command;
     std::string backend;
     bool sampled = false;          // /proc was readable at the end of the run
-    CpuTimes cpu;                  // during the run: from the first connect to the last reply
+    iomux::tools::CpuTimes cpu;    // during the run: from the first connect to the last reply
     std::uint64_t start_rss_kib = 0;
     std::uint64_t peak_rss_kib = 0;
     std::string exit;              // how it ended after our SIGTERM
@@ -34,9 +34,9 @@ struct Report {
     std::string backend;           // the client's
     std::uint32_t source_addrs = 0;
     double timeout_s = 0;
-    FdLimit fd_limit;
+    iomux::tools::FdLimit fd_limit;
     RunResult run;
-    CpuTimes client_cpu;           // during the run, like the server's
+    iomux::tools::CpuTimes client_cpu;  // during the run, like the server's
     std::optional<ServerFigures> server;
 
     // Everything that went wrong, one sentence each; empty when the run passed.

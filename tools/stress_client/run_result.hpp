@@ -6,10 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "common/process_stats.hpp"
 #include "error_kind.hpp"
 #include "histogram.hpp"
 #include "load_engine.hpp"
-#include "process_stats.hpp"
 
 namespace stress {
 

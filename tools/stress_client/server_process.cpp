@@ -116,7 +116,7 @@ ServerProcess::ServerProcess(const std::string& path, const std::vector<std::str
         throw std::runtime_error(fmt::format("{} announced port 0", command_line_));
     }
     ::fcntl(out_.get(), F_SETFL, ::fcntl(out_.get(), F_GETFL) | O_NONBLOCK);
-    if (auto s = sample_process(pid_)) start_rss_kib_ = s->rss_kib;
+    if (auto s = iomux::tools::sample_process(pid_)) start_rss_kib_ = s->rss_kib;
 }
 
 ServerProcess::~ServerProcess() {

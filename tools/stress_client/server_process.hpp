@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "common/process_stats.hpp"
 #include "poller/unique_fd.hpp"
-#include "process_stats.hpp"
 #include "reactor/reactor.hpp"
 
 namespace stress {

@@ -3,12 +3,12 @@
 namespace stress {
 
 void StageClock::start() {
-    self_ = self_cpu();
+    self_ = iomux::tools::self_cpu();
     if (server_cpu_) server_ = server_cpu_();
 }
 
 void StageClock::lap(StageResult& stage) {
-    const CpuTimes self = self_cpu();
+    const iomux::tools::CpuTimes self = iomux::tools::self_cpu();
     stage.cpu_s = (self - self_).total();
     self_ = self;
     if (!server_cpu_) return;

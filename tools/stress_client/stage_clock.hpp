@@ -7,7 +7,7 @@
 #include <functional>
 #include <optional>
 
-#include "process_stats.hpp"
+#include "common/process_stats.hpp"
 #include "run_result.hpp"
 
 namespace stress {
@@ -25,7 +25,7 @@ public:
 
 private:
     Probe server_cpu_;
-    CpuTimes self_;
+    iomux::tools::CpuTimes self_;
     std::optional<double> server_;
 };
 

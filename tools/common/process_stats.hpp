@@ -1,12 +1,14 @@
-// CPU time and memory of a process: ours (getrusage) or the spawned server's (/proc).
+// CPU time and memory of a process: ours (getrusage) or another one's, read from /proc while
+// it is alive (a reaped process has no /proc entry, and a zombie has no memory figures).
 #pragma once
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 
-namespace stress {
+namespace iomux::tools {
 
 struct CpuTimes {
     double user_s = 0;
@@ -27,8 +29,21 @@ struct ProcSample {
 // nullopt when the process is gone (or /proc is not there).
 std::optional<ProcSample> sample_process(pid_t pid);
 
+// utime + stime from /proc/PID/stat, in seconds (clock-tick resolution).
+std::optional<double> cpu_seconds(pid_t pid);
+
 // CPU seconds of pid's main thread with nanosecond resolution (/proc/PID/schedstat), for
-// stages too short for clock ticks; falls back to sample_process(). nullopt when gone.
+// stages and traffic windows too short for the 10 ms clock ticks of /proc/PID/stat; falls
+// back to cpu_seconds(). nullopt when gone.
 std::optional<double> precise_cpu_s(pid_t pid);
 
-}  // namespace stress
+// Resident memory (VmRSS) from /proc/PID/status, in KiB.
+std::optional<std::uint64_t> rss_kib(pid_t pid);
+// VmHWM (peak resident set) from /proc/PID/status, in MiB.
+std::optional<double> peak_rss_mib(pid_t pid);
+
+// Open file descriptors (entries of /proc/PID/fd). Throws std::filesystem::filesystem_error
+// when the process is gone.
+std::size_t open_fds(pid_t pid);
+
+}  // namespace iomux::tools

@@ -1,10 +1,12 @@
-#include "fd_limit.hpp"
+#include "common/fd_limit.hpp"
+
+#include <sys/resource.h>
 
 #include <algorithm>
 
 #include <fmt/format.h>
 
-namespace stress {
+namespace iomux::tools {
 namespace {
 
 std::uint64_t as_count(rlim_t v) { return v == RLIM_INFINITY ? UINT64_MAX : static_cast<std::uint64_t>(v); }
@@ -45,4 +47,19 @@ std::string fd_limit_advice(const FdLimit& limit, std::uint64_t conns) {
         conns, limit.needed, limit.soft, limit.soft, limit.hard, most, most);
 }
 
-}  // namespace stress
+std::size_t raise_fd_limit() {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlimit wanted = rl;
+        wanted.rlim_cur = rl.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &wanted) == 0) rl = wanted;
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? std::size_t{1} << 20 : static_cast<std::size_t>(rl.rlim_cur);
+}
+
+std::size_t max_socket_pairs(std::size_t limit) {
+    return limit > kFdReserve ? (limit - kFdReserve) / 2 : 0;
+}
+
+}  // namespace iomux::tools
