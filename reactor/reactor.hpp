@@ -19,7 +19,8 @@
 //
 // Exceptions. An exception escaping a callback is caught, handed to the exception handler
 // (default: a line on stderr naming the fd or "timer"/"callback"/"signal N"), and the
-// loop carries on with the next callback. The failed callback stays registered.
+// loop carries on with the next callback. The failed callback stays registered. An
+// exception thrown by the exception handler itself leaves run_once() / run().
 //
 // Edge-triggered backends (epoll-et). The kernel reports an fd once per edge. A callback
 // that stops before EAGAIN (to be fair to other fds, or because its buffer is full) calls
