@@ -133,10 +133,8 @@ struct Reactor::Impl {
     };
 
     Handlers* lookup(int fd, std::uint64_t id) {
-        auto map = selector.get_map();
-        if (!map.contains(fd)) return nullptr;
-        Handlers* h = map.at(fd).data.get();
-        return h->id == id ? h : nullptr;
+        const auto* key = selector.get_map().get(fd);
+        return key && key->data->id == id ? key->data.get() : nullptr;
     }
 
     void guarded(int where, Callback& cb) {
@@ -292,9 +290,9 @@ bool Reactor::remove_writer(int fd) {
 }
 
 void Reactor::keep_ready(int fd, std::uint32_t events) {
-    auto map = impl_->selector.get_map();
-    if (!map.contains(fd)) throw KeyError(fmt::format("fd {} is not registered", fd));
-    Handlers& h = *map.at(fd).data;
+    const auto* key = impl_->selector.get_map().get(fd);
+    if (!key) throw KeyError(fmt::format("fd {} is not registered", fd));
+    Handlers& h = *key->data;
     const std::uint32_t add = events & h.events() & ~h.kept;
     if (add == 0) return;
     if (h.kept == 0) impl_->kept.emplace_back(fd, h.id);

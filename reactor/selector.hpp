@@ -245,6 +245,11 @@ public:
             return *slot->key;
         }
         const Key& operator[](int fd) const { return at(fd); }
+        // Python's Mapping.get: the key, or nullptr when fd is not registered.
+        const Key* get(int fd) const {
+            const Slot* slot = const_cast<Selector*>(sel_)->find(fd);
+            return slot ? &*slot->key : nullptr;
+        }
 
         class iterator {
         public:

@@ -821,3 +821,16 @@ TEST_CASE("a signal during a blocking select does not end it early") {
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("get_map().get returns the key, or nullptr for an unknown fd (Mapping.get)") {
+    SocketPair sp = socket_pair();
+    Sel sel = make_selector();
+    sel.register_fd(sp.a.get(), EVENT_READ, "a");
+    const auto map = sel.get_map();
+    REQUIRE(map.get(sp.a.get()) != nullptr);
+    CHECK(map.get(sp.a.get())->data == "a");
+    CHECK(map.get(sp.b.get()) == nullptr);
+    CHECK(map.get(-1) == nullptr);
+    sel.unregister(sp.a.get());
+    CHECK(map.get(sp.a.get()) == nullptr);
+}
