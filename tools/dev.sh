@@ -9,7 +9,8 @@ mode=${1:-}
 build=${IOMUX_BUILD_DIR:-build}
 
 packages=(g++ meson ninja-build pkg-config libfmt-dev doctest-dev curl wrk python3 procps
-          gnuplot-nox libevent-dev libev-dev libuv1-dev)
+          gnuplot-nox libevent-dev libev-dev libuv1-dev liburing-dev
+          clang libclang-rt-14-dev valgrind)
 
 install_missing() {
     local missing=()
