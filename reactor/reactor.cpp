@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <mutex>
 #include <system_error>
+#include <unordered_map>
 #include <vector>
 
 #include <fmt/format.h>
@@ -71,12 +72,14 @@ namespace {
 // An fd's callbacks: the data of its SelectorKey.
 struct Handlers {
     Reactor::Callback reader, writer;
-    bool reading = false, writing = false;  // wanted; the callback may be out running
+    bool reading = false, writing = false;  // has a callback (which may be out running)
+    std::uint32_t paused = 0;               // pause_reading / pause_writing bits
     bool queued = false;                    // in the change list
     bool rearm = false;                     // wanted again after nothing was: see set_callback
     std::uint32_t kept = 0;                 // keep_ready() bits not yet dispatched
     std::uint64_t id;                       // changes when the fd may name another file
     std::uint32_t events() const { return (reading ? EVENT_READ : 0u) | (writing ? EVENT_WRITE : 0u); }
+    std::uint32_t interest() const { return events() & ~paused; }  // what the backend watches
 };
 
 }  // namespace
@@ -85,6 +88,10 @@ struct Reactor::Impl {
     Impl(std::unique_ptr<Poller> poller, Stats& stats) : selector(std::move(poller)), stats(stats) {}
 
     Selector<std::unique_ptr<Handlers>> selector;
+    // Fds whose every callback is paused: out of the backend (an idle level-triggered fd
+    // would wake every wait), but still the caller's registration, so resuming trusts the
+    // fd to name the same file and costs one add, or nothing within the same iteration.
+    std::unordered_map<int, std::unique_ptr<Handlers>> parked;
     Stats& stats;
     std::uint64_t next_id = 0;
     std::uint64_t next_seq = 0;
@@ -132,6 +139,19 @@ struct Reactor::Impl {
         fmt::print(stderr, "iomux: callback for {} threw: {}\n", where, what);
     };
 
+    Handlers* find(int fd) {
+        if (const auto* key = selector.get_map().get(fd)) return key->data.get();
+        const auto it = parked.find(fd);
+        return it == parked.end() ? nullptr : it->second.get();
+    }
+
+    void queue_change(int fd, Handlers& h) {
+        if (!h.queued) {
+            h.queued = true;
+            changes.push_back(fd);
+        }
+    }
+
     Handlers* lookup(int fd, std::uint64_t id) {
         const auto* key = selector.get_map().get(fd);
         return key && key->data->id == id ? key->data.get() : nullptr;
@@ -150,7 +170,7 @@ struct Reactor::Impl {
     // put back unless it was removed or replaced meanwhile.
     void call_direction(int fd, std::uint64_t id, std::uint32_t direction) {
         Handlers* h = lookup(fd, id);
-        if (!h || !(h->events() & direction)) {
+        if (!h || !(h->interest() & direction)) {
             ++stats.stale_dropped;
             return;
         }
@@ -173,8 +193,8 @@ struct Reactor::Impl {
     // toggling write interest, costs no syscall.
     bool set_callback(int fd, std::uint32_t direction, Callback cb) {
         if (fd < 0) throw ValueError(fmt::format("Invalid file descriptor: {}", fd));
-        auto map = selector.get_map();
-        if (!map.contains(fd)) {
+        Handlers* found = find(fd);
+        if (!found) {
             if (!cb) return false;
             auto h = std::make_unique<Handlers>();
             h->id = next_id++;
@@ -183,7 +203,7 @@ struct Reactor::Impl {
             selector.register_fd(fd, direction, std::move(h));
             return true;
         }
-        Handlers& h = *map.at(fd).data;
+        Handlers& h = *found;
         if (cb && h.events() == 0) {
             // Every callback was removed this iteration, so the fd may have been closed and
             // its number reused by now: a new id drops the old file's pending events, and
@@ -197,28 +217,49 @@ struct Reactor::Impl {
         // The old callback may be the one running now: dispatch moved it out, so this
         // assignment never destroys a callback under its own feet.
         (direction == EVENT_READ ? h.reader : h.writer) = std::move(cb);
+        h.paused &= ~direction;  // a new callback runs; a removed one is no longer paused
         if (!wanted) h.kept &= ~direction;
-        if (!h.queued) {
-            h.queued = true;
-            changes.push_back(fd);
-        }
+        queue_change(fd, h);
         return had;
+    }
+
+    // Sets or clears one direction's paused bit; KeyError when it has no callback.
+    void set_paused(int fd, std::uint32_t direction, bool pause) {
+        Handlers* h = find(fd);
+        if (!h || !(h->events() & direction))
+            throw KeyError(fmt::format("fd {} has no {} callback", fd, direction == EVENT_READ ? "reader" : "writer"));
+        if (static_cast<bool>(h->paused & direction) == pause) return;
+        h->paused ^= direction;
+        h->kept &= ~h->paused;
+        queue_change(fd, *h);
     }
 
     // Brings the backend in line with the callbacks, one call per changed fd at most.
     void apply_changes() {
         for (const int fd : changes) {
             auto map = selector.get_map();
-            Handlers& h = *map.at(fd).data;
+            const auto* key = map.get(fd);
+            Handlers& h = key ? *key->data : *parked.at(fd);
             h.queued = false;
-            const std::uint32_t wanted = h.events();
+            const std::uint32_t wanted = h.interest();
             try {
-                if (wanted == 0)
-                    selector.unregister(fd);  // its Handlers go with it; nothing runs them now
-                else if (std::exchange(h.rearm, false))
+                if (!key) {
+                    // Parked. Its fd is trusted to be the same file (see parked), unless every
+                    // callback was removed meanwhile; either way an add is what it needs.
+                    h.rearm = false;
+                    auto data = std::move(parked.at(fd));
+                    parked.erase(fd);
+                    if (wanted != 0) selector.register_fd(fd, wanted, std::move(data));
+                    else if (h.events() != 0) parked.emplace(fd, std::move(data));
+                } else if (wanted == 0) {
+                    auto old = selector.unregister(fd);
+                    if (h.events() != 0) parked.emplace(fd, std::move(old.data));  // paused: keep it
+                    // else its Handlers go with it; nothing runs them now
+                } else if (std::exchange(h.rearm, false)) {
                     selector.rearm(fd, wanted);
-                else if (wanted != map.at(fd).events)
+                } else if (wanted != key->events) {
                     selector.modify(fd, wanted);
+                }
             } catch (...) {
                 // The backend refused (say, a closed fd given to add_reader): the selector
                 // has dropped the fd; report it like an exception from its callback.
@@ -289,11 +330,27 @@ bool Reactor::remove_writer(int fd) {
     return fd >= 0 && impl_->set_callback(fd, EVENT_WRITE, nullptr);
 }
 
+void Reactor::pause_reading(int fd) {
+    impl_->set_paused(fd, EVENT_READ, true);
+}
+
+void Reactor::resume_reading(int fd) {
+    impl_->set_paused(fd, EVENT_READ, false);
+}
+
+void Reactor::pause_writing(int fd) {
+    impl_->set_paused(fd, EVENT_WRITE, true);
+}
+
+void Reactor::resume_writing(int fd) {
+    impl_->set_paused(fd, EVENT_WRITE, false);
+}
+
 void Reactor::keep_ready(int fd, std::uint32_t events) {
-    const auto* key = impl_->selector.get_map().get(fd);
-    if (!key) throw KeyError(fmt::format("fd {} is not registered", fd));
-    Handlers& h = *key->data;
-    const std::uint32_t add = events & h.events() & ~h.kept;
+    Handlers* found = impl_->find(fd);
+    if (!found) throw KeyError(fmt::format("fd {} is not registered", fd));
+    Handlers& h = *found;
+    const std::uint32_t add = events & h.interest() & ~h.kept;
     if (add == 0) return;
     if (h.kept == 0) impl_->kept.emplace_back(fd, h.id);
     h.kept |= add;

@@ -89,8 +89,19 @@ public:
     // Returns true when there was a callback to remove.
     bool remove_reader(int fd);
     bool remove_writer(int fd);
+    // Flow control (asyncio's Transport.pause_reading): the callback stays, but is not
+    // called until resumed; add_reader / remove_reader clear the pause. The fd stays the
+    // caller's registration, so it must still be removed before it is closed; in return,
+    // a pause and resume within one iteration cost no syscall (remove + add cost one,
+    // because the fd may have been closed and its number reused in between), and an fd
+    // whose every callback is paused is out of the backend. KeyError when fd has no such
+    // callback. Idempotent.
+    void pause_reading(int fd);
+    void resume_reading(int fd);
+    void pause_writing(int fd);
+    void resume_writing(int fd);
     // See "Edge-triggered backends" above. events: EVENT_READ and/or EVENT_WRITE; a bit
-    // for a direction that has no callback is ignored (call it after add_reader, not
+    // for a direction that has no callback, or is paused, is ignored (call it after add_reader, not
     // before). KeyError when fd has no callbacks at all.
     void keep_ready(int fd, std::uint32_t events);
 

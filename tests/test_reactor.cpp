@@ -535,3 +535,100 @@ TEST_CASE("a deferred change the backend refuses goes to the exception handler w
         CHECK(loop.remove_reader(fd));
     }
 }
+
+TEST_CASE("pause_reading stops the callback without losing it; pause and resume in one iteration cost nothing") {
+    iomux::test::PollerCalls calls;
+    Reactor loop(std::make_unique<iomux::test::CountingPoller>(calls));
+    auto p = socket_pair();
+    const int fd = p.a.get();
+    int reads = 0;
+    loop.add_reader(fd, [&] {
+        ++reads;
+        read_some(fd);
+    });
+    loop.run_once(0ms);
+    const iomux::test::PollerCalls before = calls;
+    // libev's ev_io_stop + ev_io_start of the same watcher: the fd is the caller's all along.
+    loop.pause_reading(fd);
+    loop.resume_reading(fd);
+    loop.run_once(0ms);
+    CHECK(calls.total() == before.total());
+
+    // Paused across waits: not called though data waits, and the loop does not spin on it.
+    loop.pause_reading(fd);
+    loop.pause_reading(fd);  // idempotent
+    write_all(p.b.get(), "x");
+    const auto t0 = Reactor::Clock::now();
+    loop.run_once(50ms);
+    CHECK(reads == 0);
+    CHECK(Reactor::Clock::now() - t0 >= 45ms);  // slept: the readable fd is out of the backend
+    CHECK(calls.removes == before.removes + 1);
+    CHECK_NOTHROW(loop.keep_ready(fd, iomux::EVENT_READ));  // a paused direction is ignored
+    loop.run_once(0ms);
+    CHECK(reads == 0);
+
+    loop.resume_reading(fd);
+    CHECK(run_until(loop, [&] { return reads == 1; }));
+    CHECK(calls.adds == before.adds + 1);
+
+    // remove_reader ends a pause too: nothing is left behind.
+    loop.pause_reading(fd);
+    loop.run_once(0ms);
+    CHECK(loop.remove_reader(fd));
+    loop.run_once(0ms);
+    CHECK_FALSE(loop.remove_reader(fd));
+    CHECK_THROWS_AS(loop.resume_reading(fd), iomux::KeyError);
+}
+
+TEST_CASE("pausing one direction keeps the other, and add_reader on a paused reader resumes it") {
+    Reactor loop;
+    auto p = socket_pair();
+    const int fd = p.a.get();
+    int reads = 0, writes = 0;
+    loop.add_reader(fd, [&] {
+        ++reads;
+        read_some(fd);
+    });
+    loop.add_writer(fd, [&] { ++writes; });
+    CHECK_THROWS_AS(loop.pause_writing(p.b.get()), iomux::KeyError);  // no callbacks at all
+    loop.pause_writing(fd);
+    write_all(p.b.get(), "x");
+    CHECK(run_until(loop, [&] { return reads == 1; }));
+    CHECK(writes == 0);
+    loop.resume_writing(fd);
+    CHECK(run_until(loop, [&] { return writes > 0; }));
+
+    loop.remove_writer(fd);
+    CHECK_THROWS_AS(loop.pause_writing(fd), iomux::KeyError);  // that direction has no callback
+    loop.pause_reading(fd);
+    loop.run_once(0ms);  // every callback paused: parked out of the backend
+    int replaced = 0;
+    loop.add_reader(fd, [&] {
+        ++replaced;
+        read_some(fd);
+    });
+    write_all(p.b.get(), "y");
+    CHECK(run_until(loop, [&] { return replaced == 1; }));
+    CHECK(reads == 1);
+}
+
+TEST_CASE("a reader paused by an earlier callback in the same batch is not called") {
+    Reactor loop;
+    auto p = socket_pair();
+    auto q = socket_pair();
+    int p_reads = 0, q_reads = 0;
+    loop.add_reader(p.a.get(), [&] {
+        ++p_reads;
+        read_some(p.a.get());
+        loop.pause_reading(q.a.get());
+    });
+    loop.add_reader(q.a.get(), [&] {
+        ++q_reads;
+        read_some(q.a.get());
+        loop.pause_reading(p.a.get());
+    });
+    write_all(p.b.get(), "x");
+    write_all(q.b.get(), "x");
+    loop.run_once(100ms);
+    CHECK(p_reads + q_reads == 1);  // whichever ran first paused the other
+}

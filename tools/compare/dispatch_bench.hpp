@@ -19,7 +19,7 @@ struct DispatchConfig {
 // One run's figures: the median over its rounds, in microseconds per round.
 struct DispatchRun {
     double loop_us = 0;   // from the first byte sent until every byte was read
-    double total_us = 0;  // the same, plus re-adding every watcher first (remove + add)
+    double total_us = 0;  // the same, plus re-adding every watcher first (bench.c)
 };
 
 // backend: an iomux backend name, kBareEpoll, or a peer library (peers.hpp). Builds the loop, registers every pair

@@ -78,7 +78,7 @@ abstraction (the practical limit). Every figure is also shown as a ratio to that
 Workloads (none given: a short default comparison of all three, about two minutes):
   dispatch   libevent's test/bench.c: N socket pairs, A chains of one byte, W passes per
              round; "loop" is the time per round, "total" adds re-adding every watcher
-             (remove + add) as bench.c and muduo do
+             as bench.c and muduo do (iomux: pause + resume, libev: stop + start)
   echo       examples/echo_server driven by tools/stress_client: closed loop over
              connections x active share, and an open loop at a fixed offered rate
   connect    the stress client's default scenario (the material's 11000 connections)
