@@ -165,9 +165,18 @@ struct Reactor::Impl {
         }
     }
 
-    // Calls one direction's callback of fd, if that registration still wants it. The
-    // callback is moved out while it runs, so it can remove or replace itself safely; it is
-    // put back unless it was removed or replaced meanwhile.
+    // The fd callback running now. A callback that removes or replaces itself must not
+    // destroy or overwrite the function object it is running in: set_callback parks the
+    // change here, and call_direction applies it once the callback has returned.
+    struct Running {
+        Handlers* handlers = nullptr;
+        std::uint32_t direction = 0;
+        bool replaced = false;
+        Callback replacement;
+    } running_cb;
+
+    // Calls one direction's callback of fd, if that registration still wants it. Its
+    // Handlers outlive the call: only apply_changes, before the next wait, frees them.
     void call_direction(int fd, std::uint64_t id, std::uint32_t direction) {
         Handlers* h = lookup(fd, id);
         if (!h || !(h->interest() & direction)) {
@@ -175,15 +184,18 @@ struct Reactor::Impl {
             return;
         }
         Callback& slot = direction == EVENT_READ ? h->reader : h->writer;
-        Callback cb = std::move(slot);
-        slot = nullptr;
+        running_cb.handlers = h;
+        running_cb.direction = direction;
+        struct Done {  // also when the exception handler throws out of guarded()
+            Running& running;
+            Callback& slot;
+            ~Done() {
+                running.handlers = nullptr;
+                if (std::exchange(running.replaced, false)) slot = std::move(running.replacement);
+            }
+        } done{running_cb, slot};
         ++stats.callbacks;
-        guarded(fd, cb);
-        h = lookup(fd, id);
-        if (!h) return;
-        Callback& after = direction == EVENT_READ ? h->reader : h->writer;
-        const bool wanted = direction == EVENT_READ ? h->reading : h->writing;
-        if (wanted && !after) after = std::move(cb);
+        guarded(fd, slot);
     }
 
     // Sets or clears one direction's callback. A new fd is registered at once, so the
@@ -214,9 +226,12 @@ struct Reactor::Impl {
         bool& wanted = direction == EVENT_READ ? h.reading : h.writing;
         const bool had = wanted;
         wanted = static_cast<bool>(cb);
-        // The old callback may be the one running now: dispatch moved it out, so this
-        // assignment never destroys a callback under its own feet.
-        (direction == EVENT_READ ? h.reader : h.writer) = std::move(cb);
+        if (running_cb.handlers == &h && running_cb.direction == direction) {
+            running_cb.replacement = std::move(cb);  // see Running
+            running_cb.replaced = true;
+        } else {
+            (direction == EVENT_READ ? h.reader : h.writer) = std::move(cb);
+        }
         h.paused &= ~direction;  // a new callback runs; a removed one is no longer paused
         if (!wanted) h.kept &= ~direction;
         queue_change(fd, h);

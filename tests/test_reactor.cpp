@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include "poller/errors.hpp"
 #include "reactor/reactor.hpp"
@@ -631,4 +632,30 @@ TEST_CASE("a reader paused by an earlier callback in the same batch is not calle
     write_all(q.b.get(), "x");
     loop.run_once(100ms);
     CHECK(p_reads + q_reads == 1);  // whichever ran first paused the other
+}
+
+TEST_CASE("a callback still has its captures after it replaced or removed itself") {
+    // The replacement must not overwrite or free the function object that is running: its
+    // captures are read after the add_reader / remove_reader call (ASan sees a freed one).
+    Reactor loop;
+    auto p = socket_pair();
+    const int fd = p.a.get();
+    write_all(p.b.get(), "ab");
+    std::vector<std::string> log;
+    const std::string big(64, 'x');  // captured by value: the function keeps it on the heap
+    loop.add_reader(fd, [&loop, &log, fd, big, tag = 7] {
+        char c;
+        REQUIRE(::read(fd, &c, 1) == 1);
+        loop.add_reader(fd, [&loop, &log, fd, tag2 = 9] {
+            char d;
+            REQUIRE(::read(fd, &d, 1) == 1);
+            loop.remove_reader(fd);
+            log.push_back(fmt::format("second {}", tag2));
+        });
+        log.push_back(fmt::format("first {} {}", big.size(), tag));
+        loop.keep_ready(fd, iomux::EVENT_READ);
+    });
+    CHECK(run_until(loop, [&] { return log.size() == 2; }));
+    CHECK(log == std::vector<std::string>{"first 64 7", "second 9"});
+    CHECK_FALSE(loop.remove_reader(fd));
 }
