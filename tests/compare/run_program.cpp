@@ -3,7 +3,7 @@
 #include <chrono>
 #include <cstdlib>
 
-#include "child_process.hpp"
+#include "common/child_process.hpp"
 
 namespace compare_test {
 
@@ -13,7 +13,7 @@ std::string env(const char* name) {
 }
 
 Ran run_program(const std::vector<std::string>& argv) {
-    iomux::compare::ChildProcess child(argv, {std::nullopt, true, true});
+    iomux::tools::ChildProcess child(argv, {std::nullopt, true, true});
     auto output = child.collect(std::chrono::seconds(60));
     Ran r;
     r.status = child.wait(std::chrono::seconds(5));

@@ -12,7 +12,7 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
-#include "child_process.hpp"
+#include "common/child_process.hpp"
 #include "json_value.hpp"
 #include "poller/poller.hpp"
 #include "run_program.hpp"
@@ -121,7 +121,7 @@ TEST_CASE("--plot draws an SVG when gnuplot is installed") {
     std::filesystem::remove(svg);
     const auto r = run_compare({"dispatch", "--n", "100,200", "--repeat", "1", "--rounds", "1", "--quiet", "--plot", svg});
     REQUIRE(r.status == 0);
-    if (!iomux::compare::find_on_path("gnuplot")) {
+    if (!iomux::tools::find_on_path("gnuplot")) {
         CHECK(r.err.find("gnuplot is not installed") != std::string::npos);
         MESSAGE("gnuplot not installed: the SVG check is skipped");
         return;

@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "child_process.hpp"
+#include "common/child_process.hpp"
 #include "common/process_stats.hpp"
 #include "json_value.hpp"
 #include "peers.hpp"
@@ -17,6 +17,8 @@ namespace iomux::compare {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using tools::ChildProcess;
+using tools::SpawnOptions;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
@@ -35,16 +37,9 @@ public:
     ServerUnderTest(const std::string& backend, const LoadSetup& setup)
         : process_(command(backend, setup.programs), SpawnOptions{setup.placement.server_cpu, true, false}),
           backend_(backend) {
-        // "listening on 127.0.0.1:PORT" is the protocol every server here follows.
-        const auto deadline = Clock::now() + seconds(10);
-        while (Clock::now() < deadline) {
-            const auto line = process_.read_line(std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
-            if (!line) break;
-            const auto colon = line->rfind(':');
-            if (line->rfind("listening on ", 0) == 0 && colon != std::string::npos) {
-                port_ = static_cast<std::uint16_t>(std::stoul(line->substr(colon + 1)));
-                return;
-            }
+        if (const auto port = process_.read_listening_port(seconds(10))) {
+            port_ = *port;
+            return;
         }
         const int status = process_.wait(milliseconds(500));
         throw RunError(fmt::format("{} server printed no 'listening on' line within 10 s (exit status {})", backend, status));

@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "child_process.hpp"
+#include "common/child_process.hpp"
 
 namespace iomux::compare {
 namespace {
@@ -86,7 +86,7 @@ PlotOutcome plot_dispatch(const Report& report, const std::string& svg_path) {
     }
     if (series.empty()) return {false, "--plot: no dispatch results to draw (run the dispatch workload)"};
 
-    const auto gnuplot = find_on_path("gnuplot");
+    const auto gnuplot = tools::find_on_path("gnuplot");
     if (!gnuplot)
         return {false, fmt::format("--plot: gnuplot is not installed, so {} was not drawn "
                                    "(Debian: apt-get install gnuplot-nox); the figures above are complete", svg_path)};
@@ -136,7 +136,7 @@ PlotOutcome plot_dispatch(const Report& report, const std::string& svg_path) {
 
     TempFile file;
     if (!file.ok() || !file.write(script)) return {false, "--plot: could not write the gnuplot script to /tmp"};
-    ChildProcess gp({*gnuplot, file.path()}, SpawnOptions{std::nullopt, true, true});
+    tools::ChildProcess gp({*gnuplot, file.path()}, tools::SpawnOptions{std::nullopt, true, true});
     const auto output = gp.collect(std::chrono::seconds(30));
     const int status = gp.wait(std::chrono::seconds(5));
     if (status != 0 || ::access(svg_path.c_str(), F_OK) != 0)

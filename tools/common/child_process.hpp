@@ -1,23 +1,28 @@
-// A child program the comparison starts (an echo server, the stress client, gnuplot): RAII
-// over its pid, so a failed or interrupted run never leaves a server behind.
+// A child program the tools and tests start (an echo server, the stress client, gnuplot,
+// curl): RAII over its pid, so a failed or interrupted run never leaves a server behind.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "poller/unique_fd.hpp"
 
-namespace iomux::compare {
+namespace iomux::tools {
 
 struct SpawnOptions {
     std::optional<int> cpu;       // pin the child to this CPU (sched_setaffinity)
     bool capture_stdout = false;  // read it with read_line / collect
     bool capture_stderr = false;  // collected with stdout; otherwise inherited
+    rlim_t fd_limit = 0;          // > 0: the child's RLIMIT_NOFILE, soft and hard
+    bool search_path = false;     // argv[0] without a '/' is looked up on $PATH
 };
 
 class ChildProcess {
@@ -25,7 +30,9 @@ public:
     using Millis = std::chrono::milliseconds;
 
     // Throws std::system_error when fork or the pipes fail; a program that cannot be
-    // executed exits 127 (seen by wait()).
+    // executed exits 127 (seen by wait()). The child starts with default signal dispositions
+    // and an empty signal mask (an ignored SIGPIPE would otherwise survive exec), and is
+    // killed when this process dies (PR_SET_PDEATHSIG).
     ChildProcess(const std::vector<std::string>& argv, const SpawnOptions& options);
     ChildProcess(ChildProcess&& other) noexcept;
     ChildProcess& operator=(ChildProcess&&) = delete;
@@ -38,6 +45,9 @@ public:
 
     // The next line of stdout, without its newline; nullopt at EOF or after timeout.
     std::optional<std::string> read_line(Millis timeout);
+    // Reads stdout until the "listening on HOST:PORT" line every server here prints, and
+    // returns the port; nullopt at EOF or timeout. The lines before it go to *skipped.
+    std::optional<std::uint16_t> read_listening_port(Millis timeout, std::string* skipped = nullptr);
 
     struct Output {
         std::string out, err;
@@ -63,4 +73,7 @@ private:
 // The absolute path of an executable named `name` on $PATH, or nullopt.
 std::optional<std::string> find_on_path(const std::string& name);
 
-}  // namespace iomux::compare
+// The port of a "listening on HOST:PORT" line, or nullopt for any other line.
+std::optional<std::uint16_t> listening_port(std::string_view line);
+
+}  // namespace iomux::tools

@@ -1,4 +1,4 @@
-#include "child_process.hpp"
+#include "common/child_process.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -11,13 +11,15 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
+#include <csignal>
 #include <cstdlib>
 #include <string_view>
 #include <system_error>
 #include <thread>
 #include <utility>
 
-namespace iomux::compare {
+namespace iomux::tools {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -57,6 +59,12 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const SpawnOpti
     if (options.capture_stdout) out = make_pipe();
     if (options.capture_stderr) err = make_pipe();
     const pid_t parent = ::getpid();
+    const rlimit limit{options.fd_limit, options.fd_limit};
+    const bool search = options.search_path && argv.at(0).find('/') == std::string::npos;
+    struct sigaction default_action {};
+    default_action.sa_handler = SIG_DFL;
+    sigset_t no_signals;
+    sigemptyset(&no_signals);
 
     pid_ = ::fork();
     if (pid_ < 0) fail("fork");
@@ -64,10 +72,16 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const SpawnOpti
         // A comparison killed halfway must not leave a server holding 11000 sockets.
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != parent) ::_exit(126);
+        for (int signo = 1; signo < NSIG; ++signo) ::sigaction(signo, &default_action, nullptr);
+        ::sigprocmask(SIG_SETMASK, &no_signals, nullptr);
         if (options.cpu) ::sched_setaffinity(0, sizeof set, &set);
+        if (options.fd_limit > 0 && ::setrlimit(RLIMIT_NOFILE, &limit) != 0) ::_exit(126);
         if (out) ::dup2(out->write.get(), STDOUT_FILENO);
         if (err) ::dup2(err->write.get(), STDERR_FILENO);
-        ::execv(args[0], args.data());
+        if (search)
+            ::execvp(args[0], args.data());
+        else
+            ::execv(args[0], args.data());
         ::_exit(127);
     }
     if (out) out_ = std::move(out->read);
@@ -111,6 +125,15 @@ std::optional<std::string> ChildProcess::read_line(Millis timeout) {
         }
         pending_.append(buf.data(), static_cast<std::size_t>(n));
     }
+}
+
+std::optional<std::uint16_t> ChildProcess::read_listening_port(Millis timeout, std::string* skipped) {
+    const auto deadline = Clock::now() + timeout;
+    while (auto line = read_line(std::chrono::duration_cast<Millis>(deadline - Clock::now()))) {
+        if (const auto port = listening_port(*line)) return port;
+        if (skipped) skipped->append(*line).push_back('\n');
+    }
+    return std::nullopt;
 }
 
 ChildProcess::Output ChildProcess::collect(Millis timeout, Millis tick_every, const std::function<void()>& tick) {
@@ -192,4 +215,15 @@ std::optional<std::string> find_on_path(const std::string& name) {
     return std::nullopt;
 }
 
-}  // namespace iomux::compare
+std::optional<std::uint16_t> listening_port(std::string_view line) {
+    constexpr std::string_view prefix = "listening on ";
+    const auto colon = line.rfind(':');
+    if (!line.starts_with(prefix) || colon == std::string_view::npos) return std::nullopt;
+    unsigned port = 0;
+    const char* end = line.data() + line.size();
+    const auto [ptr, ec] = std::from_chars(line.data() + colon + 1, end, port);
+    if (ec != std::errc{} || ptr != end || port == 0 || port > 65535) return std::nullopt;
+    return static_cast<std::uint16_t>(port);
+}
+
+}  // namespace iomux::tools
