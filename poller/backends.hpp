@@ -19,5 +19,8 @@ constexpr std::uint32_t ready_events(bool in, bool out, bool other, std::uint32_
 std::unique_ptr<Poller> make_select_poller();
 std::unique_ptr<Poller> make_poll_poller();
 std::unique_ptr<Poller> make_epoll_poller(bool edge_triggered);
+#ifdef IOMUX_HAVE_IO_URING
+std::unique_ptr<Poller> make_io_uring_poller();
+#endif
 
 }  // namespace iomux

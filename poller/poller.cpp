@@ -31,6 +31,9 @@ struct Backend {
 constexpr Backend kBackends[] = {
     {"epoll", [] { return make_epoll_poller(false); }},
     {"epoll-et", [] { return make_epoll_poller(true); }},
+#ifdef IOMUX_HAVE_IO_URING
+    {"io_uring", make_io_uring_poller},
+#endif
     {"poll", make_poll_poller},
     {"select", make_select_poller},
 };
@@ -84,6 +87,19 @@ std::unique_ptr<Poller> make_poller(std::string_view name) {
 std::vector<std::string> backend_names() {
     std::vector<std::string> names;
     for (const Backend& b : kBackends) names.emplace_back(b.name);
+    return names;
+}
+
+std::vector<std::string> available_backends() {
+    std::vector<std::string> names;
+    for (const Backend& b : kBackends) {
+        try {
+            b.make();
+        } catch (const std::system_error&) {
+            continue;
+        }
+        names.emplace_back(b.name);
+    }
     return names;
 }
 

@@ -11,6 +11,15 @@
 //   epoll-et  epoll(7), edge-triggered (EPOLLET). An fd is reported once per edge: when it
 //             becomes ready, not while it stays ready. The caller must read (or write,
 //             or accept) until EAGAIN, or it may never hear of that fd again.
+//   io_uring  io_uring(7), level-triggered like epoll; only in builds with liburing, and
+//             only where the kernel allows io_uring (see available_backends()). One
+//             multishot poll request per fd; adds and modifies are batched into the one
+//             io_uring_enter of the next wait, which also re-checks (a poll update each)
+//             every fd the previous wait reported or that was woken since, because
+//             multishot polls report wake-ups, not levels. O(ready) per wait, but each
+//             re-check or cancel looks its request up in a kernel table of at most 256
+//             buckets, so its cost grows with the fds registered. remove() costs one
+//             io_uring_enter, as epoll's costs one epoll_ctl.
 //
 // Semantics common to every backend (the conformance suite in tests/ holds them to it):
 //  - wait() reports at most one PollEvent per fd, carrying every ready bit, and only bits
@@ -18,17 +27,23 @@
 //    reported as readiness on the registered events, as Python's selectors do, so a
 //    closed peer is never missed: the next read or write returns the error.
 //  - timeout < 0 blocks, 0 polls, > 0 waits at least that long: it is rounded UP to the
-//    backend's resolution (1 ms for poll and epoll, 1 us for select), so a short timeout
-//    never turns into a busy loop.
+//    backend's resolution (1 ms for poll, epoll and io_uring, 1 us for select), so a short
+//    timeout never turns into a busy loop.
 //  - A signal does not end a wait early: EINTR is retried with the remaining time (PEP 475).
 //  - An fd must be removed before it is closed. A closed fd left registered is dropped
 //    silently by epoll, reported ready by poll (POLLNVAL) and select (EBADF), and never
-//    affects an fd that later reuses its number once remove() was called.
+//    affects an fd that later reuses its number once remove() was called. io_uring's poll
+//    request holds a reference to the open file: the file is not closed (a socket's peer
+//    sees no EOF) and stays watched, reported as what it is, until remove() cancels the
+//    request; a close() right after remove(), or after the Poller is destroyed, does close
+//    it. A process killed with fds registered on io_uring has them closed a few ms after
+//    its death (the kernel tears its ring down in a worker), not at once.
 //
 // Errors: ValueError for a negative fd or an event mask that is 0 or has unknown bits, and
 // for wait() with an empty buffer; std::system_error (errno) from the kernel, and EEXIST /
 // ENOENT for adding an fd twice or modifying one that was never added, on every backend
-// (epoll says EBADF instead when the fd number is not open at all). remove() never fails.
+// (epoll says EBADF instead when the fd number is not open at all; poll, select and io_uring
+// accept it and report it ready, so its owner finds out). remove() never fails.
 #pragma once
 
 #include <chrono>
@@ -64,7 +79,8 @@ public:
     virtual std::string_view name() const noexcept = 0;
     // True when readiness is reported once per edge (see epoll-et above).
     virtual bool edge_triggered() const noexcept { return false; }
-    // The kernel object's fd (epoll), or -1 when the backend has none.
+    // The kernel object's fd (epoll), or -1 when the backend has none or, like io_uring's
+    // ring, it is not meant to be waited on by others.
     virtual int fileno() const noexcept { return -1; }
 
     void add(int fd, std::uint32_t events);
@@ -98,11 +114,16 @@ protected:
 };
 
 // Creates the backend with that name; ValueError for a name this build does not have,
-// std::system_error when the kernel refuses it (e.g. epoll_create1 failing).
+// std::system_error when the kernel refuses it (e.g. epoll_create1 failing, or io_uring
+// disabled by the sysctl kernel.io_uring_disabled or a seccomp filter: the message says which).
 std::unique_ptr<Poller> make_poller(std::string_view name);
 
 // The backends this build has, in order of preference (best first).
 std::vector<std::string> backend_names();
+
+// The backends of backend_names() that this kernel lets us create, in the same order. It
+// creates one Poller of each to find out.
+std::vector<std::string> available_backends();
 
 // The default: $IOMUX_BACKEND when set (ValueError if it names no backend), else "epoll".
 std::string default_backend();

@@ -1,0 +1,308 @@
+// io_uring(7) readiness: one multishot IORING_OP_POLL_ADD per registered fd. Adds and
+// modifies are queued and go to the kernel in the one io_uring_enter of the next wait, with
+// the wait; remove() submits at once, since the poll request keeps the file open.
+//
+// Multishot poll posts a CQE when the fd is woken (an edge), with the mask of that wake-up.
+// Level-triggered semantics, as epoll gives them, are rebuilt on top:
+//  - every fd reported by a wait is re-checked by the next one (a poll update, which re-arms
+//    the poll and so calls the file's poll at once: ready means a fresh CQE);
+//  - CQEs that arrived between two waits are re-checked the same way instead of reported,
+//    since the caller may have drained the fd after its wake-up; a wait reports only what
+//    was ready at its own submission or became ready during it, as epoll does;
+//  - a CQE without IORING_CQE_F_MORE ended the multishot poll: the fd is armed again.
+// Each registration tags its CQEs with a fresh generation, so CQEs of a poll that was
+// removed, modified or re-added are recognised as stale and dropped.
+#include <liburing.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "poller/backends.hpp"
+
+namespace iomux {
+namespace {
+
+// The CQ holds one CQE per ready fd for the 11000-connection case with room to spare; when
+// more pile up the kernel keeps them (IORING_FEAT_NODROP) or ends a multishot poll, which is
+// then re-armed. The SQ is submitted whenever it fills, so its size only sets the batch.
+constexpr unsigned kSqEntries = 1024;
+constexpr unsigned kCqEntries = 16384;
+// user_data of cancels and updates: their CQEs (errors only, see quiet()) carry nothing.
+constexpr std::uint64_t kControl = 0;
+
+std::uint64_t tag(int fd, std::uint32_t gen) { return std::uint64_t{gen} << 32 | static_cast<std::uint32_t>(fd); }
+
+unsigned to_poll(std::uint32_t events) {
+    return (events & EVENT_READ ? POLLIN : 0u) | (events & EVENT_WRITE ? POLLOUT : 0u);
+}
+
+// Why the kernel refused a ring, in words an operator can act on.
+std::string refusal(int err) {
+    if (err == ENOSYS) return "io_uring_setup: this kernel has no io_uring (or a seccomp filter hides it)";
+    if (err == EPERM || err == EACCES) {
+        int disabled = -1;
+        if (std::FILE* f = std::fopen("/proc/sys/kernel/io_uring_disabled", "re")) {
+            if (std::fscanf(f, "%d", &disabled) != 1) disabled = -1;
+            std::fclose(f);
+        }
+        return fmt::format("io_uring_setup: refused by sysctl kernel.io_uring_disabled (= {}; 0 allows it), "
+                           "kernel.io_uring_group, or a seccomp filter", disabled);
+    }
+    if (err == EINVAL) return "io_uring_setup: kernel too old (the io_uring backend needs Linux 5.18)";
+    if (err == ENOMEM) return "io_uring_setup: out of memory for the rings (RLIMIT_MEMLOCK on kernels before 5.12)";
+    return "io_uring_setup";
+}
+
+// Owns the ring; liburing's io_uring_queue_exit unmaps it and closes its fd.
+class Ring {
+public:
+    Ring() {
+        io_uring_params p{};
+        p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;  // one bad fd must not stop a batch
+        p.cq_entries = kCqEntries;
+        if (const int r = io_uring_queue_init_params(kSqEntries, &ring_, &p); r < 0)
+            throw std::system_error(-r, std::generic_category(), refusal(-r));
+        constexpr unsigned kNeeded = IORING_FEAT_NODROP | IORING_FEAT_EXT_ARG | IORING_FEAT_CQE_SKIP;
+        if ((p.features & kNeeded) != kNeeded) {
+            io_uring_queue_exit(&ring_);
+            throw std::system_error(ENOSYS, std::generic_category(), refusal(EINVAL));
+        }
+    }
+    ~Ring() { io_uring_queue_exit(&ring_); }
+    Ring(const Ring&) = delete;
+    Ring& operator=(const Ring&) = delete;
+
+    io_uring* get() noexcept { return &ring_; }
+
+    // The next free SQE, submitting the queue when it is full; nullptr (errno set) when the
+    // submission fails.
+    io_uring_sqe* next_sqe() noexcept {
+        if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
+        if (const int r = io_uring_submit(&ring_); r < 0) {
+            errno = -r;
+            return nullptr;
+        }
+        return io_uring_get_sqe(&ring_);
+    }
+
+private:
+    io_uring ring_{};
+};
+
+class IoUringPoller final : public Poller {
+public:
+    ~IoUringPoller() override {
+        // A closed ring is torn down later, by a kernel worker, and until then its polls keep
+        // their files open: cancel them now, so that a close() after the poller is gone really
+        // closes. One cancel each: IORING_ASYNC_CANCEL_ANY rescans the whole table per request.
+        // (Nothing can do this for a killed process: its sockets close a few ms after it.)
+        for (std::size_t fd = 0; fd < watches_.size(); ++fd)
+            if (watches_[fd].live)
+                if (io_uring_sqe* sqe = ring_.next_sqe()) prep_cancel(sqe, tag(static_cast<int>(fd), watches_[fd].gen));
+        io_uring_submit(ring_.get());
+    }
+
+    std::string_view name() const noexcept override { return "io_uring"; }
+
+    void remove(int fd) noexcept override {
+        if (!registered(fd)) return;
+        Watch& w = watches_[fd];
+        w.interest = 0;
+        if (!w.live) return;
+        w.live = false;
+        // The poll request holds a reference to the open file: until it is cancelled, a close()
+        // does not close the socket. Cancel now; the request completes in task work that runs
+        // before io_uring_enter returns, so the caller's close() right after is the last one.
+        // If the submission fails, the cancel waits in the SQ for the next one.
+        if (io_uring_sqe* sqe = ring_.next_sqe()) {
+            prep_cancel(sqe, tag(fd, w.gen));
+            io_uring_submit(ring_.get());
+        }
+    }
+
+protected:
+    void do_add(int fd, std::uint32_t events) override {
+        if (registered(fd)) throw std::system_error(EEXIST, std::generic_category(), fmt::format("io_uring add fd {}", fd));
+        if (static_cast<std::size_t>(fd) >= watches_.size()) watches_.resize(static_cast<std::size_t>(fd) + 1);
+        watch(fd, events);
+    }
+
+    void do_modify(int fd, std::uint32_t events) override {
+        if (!registered(fd)) throw std::system_error(ENOENT, std::generic_category(), fmt::format("io_uring modify fd {}", fd));
+        // Cancel and add rather than a poll update: it also serves rearm(), since a new poll
+        // looks the number up again and so watches the file it names now.
+        if (watches_[fd].live) prep_cancel(sqe_or_throw(), tag(fd, watches_[fd].gen));
+        watch(fd, events);
+    }
+
+    int wait_once(std::span<PollEvent> out, Timeout timeout) override {
+        reap(false);  // wake-ups since the last wait: re-checked below, not reported
+        submit_queued();
+        __kernel_timespec ts{};
+        const int ms = timeout_ms(timeout);
+        ts.tv_sec = ms / 1000;
+        ts.tv_nsec = ms % 1000 * 1'000'000L;
+        io_uring_cqe* first = nullptr;
+        const int r = io_uring_submit_and_wait_timeout(ring_.get(), &first, 1, ms < 0 ? nullptr : &ts, nullptr);
+        reap(true);
+        const std::size_t n = report(out);
+        if (n > 0 || r == -ETIME || ms == 0) return static_cast<int>(n);
+        // Woken by an error, a signal, or CQEs with nothing to report (stale, or a poll that
+        // ended and is re-armed next time): poller.cpp retries EINTR with the time that is left.
+        errno = r < 0 ? -r : EINTR;
+        return -1;
+    }
+
+private:
+    struct Watch {
+        std::uint32_t interest = 0;   // 0: not registered
+        std::uint32_t gen = 0;        // tags the CQEs of this registration's poll request
+        bool live = false;            // that request is in the kernel (submitted, not ended)
+        bool queued = false;          // in queued_: to arm or re-check at the next wait
+        std::uint32_t ready = 0;      // events gathered by the current wait
+        std::uint64_t reported = 0;   // the wait that last reported it, for fair rotation
+    };
+
+    bool registered(int fd) const noexcept {
+        return fd >= 0 && static_cast<std::size_t>(fd) < watches_.size() && watches_[fd].interest != 0;
+    }
+
+    void watch(int fd, std::uint32_t events) {
+        Watch& w = watches_[fd];
+        w.interest = events;
+        w.gen = ++gen_ == 0 ? ++gen_ : gen_;  // 0 would make fd 0's tag kControl
+        w.live = false;
+        queue(fd);
+    }
+
+    void queue(int fd) {
+        if (!watches_[fd].queued) {
+            watches_[fd].queued = true;
+            queued_.push_back(fd);
+        }
+    }
+
+    void prep_cancel(io_uring_sqe* sqe, std::uint64_t target) {
+        // ASYNC_CANCEL rather than POLL_REMOVE: poll-remove gives up (EALREADY) when a wake-up
+        // of the request is being processed, and the request would live on.
+        io_uring_prep_cancel64(sqe, target, 0);
+        quiet(sqe);
+    }
+
+    static void quiet(io_uring_sqe* sqe) {
+        io_uring_sqe_set_data64(sqe, kControl);
+        sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    }
+
+    io_uring_sqe* sqe_or_throw() {
+        io_uring_sqe* sqe = ring_.next_sqe();
+        if (sqe == nullptr) throw std::system_error(errno, std::generic_category(), "io_uring_submit");
+        return sqe;
+    }
+
+    // Arms fds that have no live poll; re-checks the others with a poll update, which
+    // re-arms the poll in place and so posts a CQE at once if the fd is ready. An update
+    // that finds a wake-up in flight fails (EALREADY) but then that wake-up re-polls the
+    // file and posts the full mask; one that finds the poll ended (ENOENT) is followed by
+    // the poll's last CQE, which arms it again.
+    void submit_queued() {
+        for (const int fd : queued_) {
+            Watch& w = watches_[fd];
+            w.queued = false;
+            if (w.interest == 0) continue;
+            io_uring_sqe* sqe = sqe_or_throw();
+            if (w.live) {
+                io_uring_prep_poll_update(sqe, tag(fd, w.gen), 0, to_poll(w.interest),
+                                          IORING_POLL_UPDATE_EVENTS | IORING_POLL_ADD_MULTI);
+                quiet(sqe);
+            } else {
+                io_uring_prep_poll_multishot(sqe, fd, to_poll(w.interest));
+                io_uring_sqe_set_data64(sqe, tag(fd, w.gen));
+                w.live = true;
+            }
+        }
+        queued_.clear();
+    }
+
+    // Reads every CQE. With `current`, they describe readiness at this wait and are gathered
+    // for report(); otherwise their fds are queued for a re-check.
+    void reap(bool current) {
+        for (;;) {
+            unsigned head = 0, seen = 0;
+            io_uring_cqe* cqe = nullptr;
+            io_uring_for_each_cqe(ring_.get(), head, cqe) {
+                take(*cqe, current);
+                ++seen;
+            }
+            io_uring_cq_advance(ring_.get(), seen);
+            if (!io_uring_cq_has_overflow(ring_.get())) return;
+            io_uring_get_events(ring_.get());  // moves the kernel's overflow list into the CQ
+        }
+    }
+
+    void take(const io_uring_cqe& cqe, bool current) {
+        if (cqe.user_data == kControl) return;
+        const auto fd = static_cast<int>(static_cast<std::uint32_t>(cqe.user_data));
+        if (!registered(fd)) return;
+        Watch& w = watches_[fd];
+        if (w.gen != cqe.user_data >> 32) return;  // a poll removed or replaced since
+        if (!(cqe.flags & IORING_CQE_F_MORE)) w.live = false;
+        // A negative res is the poll's error: EBADF for a closed fd is reported as readiness,
+        // as poll(2) reports POLLNVAL; ECANCELED (the kernel ended the poll) is not.
+        const int res = cqe.res;
+        const std::uint32_t events =
+            res == -ECANCELED ? 0
+            : res < 0         ? ready_events(false, false, true, w.interest)
+                              : ready_events(res & POLLIN, res & POLLOUT, res & ~(POLLIN | POLLOUT | POLLRDHUP), w.interest);
+        if (current && events != 0) {
+            if (w.ready == 0) hits_.push_back(fd);
+            w.ready |= events;
+        } else if (!current || !w.live) {
+            queue(fd);
+        }
+    }
+
+    // Writes the gathered events; when they do not fit, those reported longest ago go first so
+    // that none starves. Every fd gathered is re-checked at the next wait: reported ones for
+    // level-triggered semantics, the others to be reported then.
+    std::size_t report(std::span<PollEvent> out) {
+        const std::size_t n = std::min(out.size(), hits_.size());
+        if (hits_.size() > n)
+            std::nth_element(hits_.begin(), hits_.begin() + static_cast<std::ptrdiff_t>(n), hits_.end(),
+                             [&](int a, int b) { return watches_[a].reported < watches_[b].reported; });
+        ++waits_;
+        for (std::size_t i = 0; i < hits_.size(); ++i) {
+            Watch& w = watches_[hits_[i]];
+            if (i < n) {
+                out[i] = {hits_[i], w.ready};
+                w.reported = waits_;
+            }
+            w.ready = 0;
+            queue(hits_[i]);
+        }
+        hits_.clear();
+        return n;
+    }
+
+    Ring ring_;
+    std::vector<Watch> watches_;  // indexed by fd
+    std::vector<int> queued_;     // fds to arm or re-check at the next wait
+    std::vector<int> hits_;       // fds with events in the current wait
+    std::uint32_t gen_ = 0;
+    std::uint64_t waits_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Poller> make_io_uring_poller() {
+    return std::make_unique<IoUringPoller>();
+}
+
+}  // namespace iomux
