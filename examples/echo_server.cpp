@@ -14,22 +14,31 @@
 //    socket is drained it calls keep_ready() so that edge-triggered epoll loses nothing.
 //  - running out of fds while accepting (see common/acceptor.hpp).
 //
+// It scales out the two ways a server can: --threads N runs N loops in this process, one
+// per thread (common/loop_threads.hpp), and --workers N runs N pre-forked processes under a
+// supervising parent (common/prefork.hpp), for more connections than one process may hold
+// fds. Each loop has its own SO_REUSEPORT listener on the one port, or with
+// --shared-listener a dup of one listening socket (common/listener.hpp).
+//
 //   echo_server --port 8000 --backend epoll-et
+//   echo_server --port 8000 --workers 6 --max-conns 100000
 #include <sys/socket.h>
 
 #include <cerrno>
-#include <csignal>
 #include <cstdio>
+#include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "common/acceptor.hpp"
+#include "common/fd_budget.hpp"
 #include "common/listener.hpp"
+#include "common/loop_threads.hpp"
 #include "common/options.hpp"
 #include "common/out_buffer.hpp"
+#include "common/prefork.hpp"
 #include "poller/unique_fd.hpp"
 #include "reactor/reactor.hpp"
 
@@ -49,24 +58,29 @@ public:
           acceptor_(reactor, std::move(listener), [this](iomux::UniqueFd sock) { on_accept(std::move(sock)); }) {}
 
     ~EchoServer() {
-        while (!conns_.empty()) close(conns_.begin()->first);
+        for (std::size_t fd = 0; fd < conns_.size(); ++fd)
+            if (conns_[fd].sock) close(static_cast<int>(fd));
     }
 
     const examples::Acceptor::Stats& accept_stats() const { return acceptor_.stats(); }
 
 private:
-    // Small on purpose: the server may hold tens of thousands of these, mostly idle.
+    // Small on purpose (16 bytes): the server may hold tens of thousands, mostly idle.
     struct Connection {
-        iomux::UniqueFd sock;
-        OutBuffer unsent;      // echoed bytes the kernel has not taken yet
+        iomux::UniqueFd sock;  // closed: no connection on this fd number
         bool reading = true;   // false while unsent is over the high-water mark
         bool eof = false;      // the client will send no more: close once unsent is empty
+        OutBuffer unsent;      // echoed bytes the kernel has not taken yet
     };
+    static_assert(sizeof(Connection) <= 16);
 
     void on_accept(iomux::UniqueFd sock) {
-        const int fd = sock.get();
-        conns_.try_emplace(fd).first->second.sock = std::move(sock);
-        start_reading(fd);
+        const auto fd = static_cast<std::size_t>(sock.get());
+        // Indexed by fd: the kernel hands out the lowest free numbers, so this stays about
+        // as long as the number of open fds, with no per-connection allocation.
+        if (fd >= conns_.size()) conns_.resize(fd + 1);  // grows geometrically
+        conns_[fd].sock = std::move(sock);  // a free slot is a default Connection: see close()
+        start_reading(static_cast<int>(fd));
     }
 
     void start_reading(int fd) {
@@ -76,7 +90,7 @@ private:
     }
 
     void on_readable(int fd) {
-        Connection& c = conns_.at(fd);
+        Connection& c = conns_[static_cast<std::size_t>(fd)];
         std::size_t budget = kReadBudget;
         while (budget > 0) {
             const std::size_t want = std::min(buf_.size(), budget);
@@ -127,7 +141,7 @@ private:
     }
 
     void on_writable(int fd) {
-        Connection& c = conns_.at(fd);
+        Connection& c = conns_[static_cast<std::size_t>(fd)];
         const OutBuffer::Status status = c.unsent.flush(fd);
         if (status == OutBuffer::Status::failed) return close(fd);
         if (status == OutBuffer::Status::drained) {
@@ -148,14 +162,25 @@ private:
         // number can be reused.
         reactor_.remove_reader(fd);
         reactor_.remove_writer(fd);
-        conns_.erase(fd);  // closes the socket
+        conns_[static_cast<std::size_t>(fd)] = Connection{};  // closes the socket
     }
 
     iomux::Reactor& reactor_;
     examples::Acceptor acceptor_;
-    std::unordered_map<int, Connection> conns_;
+    std::vector<Connection> conns_;  // by fd
     std::vector<char> buf_ = std::vector<char>(kReadBudget);  // shared by all connections
 };
+
+// One loop's server: runs until the loop is stopped.
+void serve(iomux::Reactor& loop, iomux::UniqueFd listener, const std::string& label, bool stats) {
+    EchoServer server(loop, std::move(listener));
+    loop.run();
+    if (stats) {
+        const auto& s = server.accept_stats();
+        fmt::print(stderr, "echo_server: {}{} connections accepted, {} shed for want of fds, {} pauses\n", label,
+                   s.accepted, s.shed, s.pauses);
+    }
+}
 
 }  // namespace
 
@@ -163,27 +188,47 @@ int main(int argc, char** argv) {
     examples::CommandLine cli("echo_server", "An echo server on 127.0.0.1: sends every byte back.");
     examples::ServerOptions opts;
     opts.add_to(cli);
+    examples::ScaleOptions scale;
+    scale.add_to(cli);
     bool stats = false;
-    cli.flag("--stats", "print connection counts on stderr at exit", stats);
+    cli.flag("--stats", "print connection counts on stderr at exit, per loop", stats);
     if (auto status = cli.parse(argc, argv)) return *status;
 
     try {
-        iomux::Reactor reactor(opts.backend);
-        iomux::UniqueFd listener = examples::listen_tcp(opts.port);
-        const int listener_fd = listener.get();
-        EchoServer server(reactor, std::move(listener));
-        reactor.add_signal_handler(SIGINT, [&] { reactor.stop(); });
-        reactor.add_signal_handler(SIGTERM, [&] { reactor.stop(); });
-        examples::announce(listener_fd);
-        reactor.run();
-        if (stats) {
-            const auto& s = server.accept_stats();
-            fmt::print(stderr, "echo_server: {} connections accepted, {} shed for want of fds, {} pauses\n",
-                       s.accepted, s.shed, s.pauses);
+        const examples::FdBudget budget = examples::raise_fd_budget(scale.threads);
+        if (scale.max_conns > 0 && !examples::check_fd_plan("echo_server", budget, scale.max_conns, scale.workers))
+            return 2;
+        std::vector<iomux::UniqueFd> listeners =
+            examples::listen_tcp_for_loops(opts.port, scale.loops(), scale.shared_listener);
+        const std::uint16_t port = examples::local_port(listeners.front().get());
+
+        // Names each loop in the --stats lines when there are several.
+        std::string worker_label;
+        const examples::ServeLoop serve_loop = [&](iomux::Reactor& loop, iomux::UniqueFd listener, std::size_t i) {
+            const std::string label = scale.loops() == 1 ? "" : fmt::format("{}loop {}: ", worker_label, i);
+            serve(loop, std::move(listener), label, stats);
+        };
+        if (scale.workers == 1) {
+            examples::run_loops(opts.backend, std::move(listeners), serve_loop, [port] { examples::announce_port(port); });
+            return 0;
         }
+        return examples::run_prefork(
+            "echo_server", scale.workers,
+            [&](std::size_t w, const std::function<void()>& ready) {
+                // This worker's listeners; the others' close here, leaving each socket to one process.
+                std::vector<iomux::UniqueFd> mine(std::make_move_iterator(listeners.begin() + w * scale.threads),
+                                                  std::make_move_iterator(listeners.begin() + (w + 1) * scale.threads));
+                listeners.clear();
+                worker_label = fmt::format("worker {} ", w);
+                examples::run_loops(opts.backend, std::move(mine), serve_loop, ready);
+                return 0;
+            },
+            [&] {
+                listeners.clear();
+                examples::announce_port(port);
+            });
     } catch (const std::exception& e) {
         fmt::print(stderr, "echo_server: {}\n", e.what());
         return 1;
     }
-    return 0;
 }

@@ -107,12 +107,29 @@ void ServerOptions::add_to(CommandLine& cli) {
     });
 }
 
+void ScaleOptions::add_to(CommandLine& cli) {
+    // Past the core count more loops only take turns; the caps just catch typos.
+    cli.option("--threads", "N", "event loops per process, one per thread (default 1)",
+               [this](std::string_view v) { threads = parse_count(v, "--threads", 1, 256); });
+    cli.option("--workers", "N", "pre-forked processes, each with --threads loops (default 1: no fork)",
+               [this](std::string_view v) { workers = parse_count(v, "--workers", 1, 256); });
+    cli.flag("--shared-listener",
+             "every loop accepts from one listening socket (default: one socket per loop, SO_REUSEPORT)",
+             shared_listener);
+    cli.option("--max-conns", "C", "plan for C connections: say how many workers the fd limit needs",
+               [this](std::string_view v) { max_conns = parse_count(v, "--max-conns", 1, 100'000'000); });
+}
+
+std::uint64_t parse_count(std::string_view text, std::string_view what, std::uint64_t min, std::uint64_t max) {
+    std::uint64_t n = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty() || n < min || n > max)
+        throw UsageError(fmt::format("bad {} '{}': expected {}..{}", what, text, min, max));
+    return n;
+}
+
 std::uint16_t parse_port(std::string_view text) {
-    unsigned port = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
-    if (ec != std::errc() || end != text.data() + text.size() || text.empty() || port > 65535)
-        throw UsageError(fmt::format("bad port '{}': expected 0..65535", text));
-    return static_cast<std::uint16_t>(port);
+    return static_cast<std::uint16_t>(parse_count(text, "port", 0, 65535));
 }
 
 double parse_seconds(std::string_view text) {

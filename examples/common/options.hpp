@@ -6,6 +6,7 @@
 //   if (auto status = cli.parse(argc, argv)) return *status;   // --help: 0, bad usage: 2
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -58,8 +59,21 @@ struct ServerOptions {
     void add_to(CommandLine& cli);
 };
 
+// How a server spreads over cores: --threads, --workers, --shared-listener, --max-conns.
+struct ScaleOptions {
+    std::size_t threads = 1;     // loops per process, one per thread
+    std::size_t workers = 1;     // pre-forked processes; 1: no fork
+    bool shared_listener = false;  // one listening socket for every loop, not one each
+    std::uint64_t max_conns = 0;   // connections to plan fds for; 0: no plan
+
+    std::size_t loops() const noexcept { return threads * workers; }
+    void add_to(CommandLine& cli);
+};
+
 // Parsers for option values; they throw UsageError.
 std::uint16_t parse_port(std::string_view text);
 double parse_seconds(std::string_view text);
+// A whole number in [min, max]; `what` names it in the error.
+std::uint64_t parse_count(std::string_view text, std::string_view what, std::uint64_t min, std::uint64_t max);
 
 }  // namespace examples

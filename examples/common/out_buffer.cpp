@@ -25,24 +25,29 @@ long send_some(int fd, std::string_view bytes) {
 }  // namespace
 
 void OutBuffer::append(std::string_view bytes) {
+    if (!queue_) queue_ = std::make_unique<Queue>();
+    Queue& q = *queue_;
     // Drop the sent prefix once it is at least half the buffer: amortised O(1) per byte.
-    if (head_ > 0 && head_ * 2 >= bytes_.size()) {
-        bytes_.erase(0, head_);
-        head_ = 0;
+    if (q.head > 0 && q.head * 2 >= q.bytes.size()) {
+        q.bytes.erase(0, q.head);
+        q.head = 0;
     }
-    bytes_.append(bytes);
+    q.bytes.append(bytes);
 }
 
 OutBuffer::Status OutBuffer::flush(int fd) {
     while (!empty()) {
-        const long n = send_some(fd, std::string_view(bytes_).substr(head_));
+        Queue& q = *queue_;
+        const long n = send_some(fd, std::string_view(q.bytes).substr(q.head));
         if (n < 0) return Status::failed;
         if (n == 0) return Status::blocked;
-        head_ += static_cast<std::size_t>(n);
+        q.head += static_cast<std::size_t>(n);
     }
-    bytes_.clear();
-    head_ = 0;
-    if (bytes_.capacity() > kKeepCapacity) std::string().swap(bytes_);
+    if (queue_) {
+        queue_->bytes.clear();
+        queue_->head = 0;
+        if (queue_->bytes.capacity() > kKeepCapacity) queue_.reset();
+    }
     return Status::drained;
 }
 

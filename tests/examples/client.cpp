@@ -6,8 +6,10 @@
 #include <sys/time.h>
 
 #include <cerrno>
+#include <exception>
 #include <stdexcept>
 #include <system_error>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -79,6 +81,28 @@ std::string recv_exact(int fd, std::size_t n) {
         }
     }
     return out;
+}
+
+std::string echo_through(int fd, const std::string& data) {
+    std::exception_ptr write_error;  // an exception must not leave a thread: std::terminate
+    std::thread writer([&] {
+        try {
+            send_all(fd, data);
+        } catch (...) {
+            write_error = std::current_exception();
+        }
+    });
+    std::string back;
+    try {
+        back = recv_exact(fd, data.size());
+    } catch (...) {
+        ::shutdown(fd, SHUT_RDWR);  // unblock the writer
+        writer.join();
+        throw;
+    }
+    writer.join();
+    if (write_error) std::rethrow_exception(write_error);
+    return back;
 }
 
 std::string recv_all(int fd, std::size_t limit) {

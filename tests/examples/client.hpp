@@ -24,6 +24,9 @@ UniqueFd connect_to(std::uint16_t port, const ClientOptions& options = {});
 void send_all(int fd, std::string_view data);
 // Receives exactly n bytes; throws on end of stream, error or timeout.
 std::string recv_exact(int fd, std::size_t n);
+// Sends data from a second thread while this one reads the echo back: a client that wrote
+// everything before reading would deadlock against a server with bounded buffers.
+std::string echo_through(int fd, const std::string& data);
 // Receives until the peer closes; throws past `limit` bytes, on error or on timeout.
 std::string recv_all(int fd, std::size_t limit = 1 << 20);
 
