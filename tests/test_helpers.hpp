@@ -20,6 +20,11 @@ namespace iomux::test {
 
 inline bool fd_is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1; }
 
+// Milliseconds since t0, on the monotonic clock.
+inline double ms_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
 // MSG_NOSIGNAL: some peers here are closed on purpose, and SIGPIPE would kill the runner.
 inline void send_all(int fd, std::string_view msg) {
     const ssize_t n = ::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL);
