@@ -115,16 +115,16 @@ public:
         if (!registered(fd)) return;
         Watch& w = watches_[fd];
         w.interest = 0;
-        if (!w.live) return;
-        w.live = false;
         // The poll request holds a reference to the open file: until it is cancelled, a close()
         // does not close the socket. Cancel now; the request completes in task work that runs
         // before io_uring_enter returns, so the caller's close() right after is the last one.
-        // If the submission fails, the cancel waits in the SQ for the next one.
-        if (io_uring_sqe* sqe = ring_.next_sqe()) {
-            prep_cancel(sqe, tag(fd, w.gen));
-            io_uring_submit(ring_.get());
+        // A modify() since the last wait already queued a cancel of the old request: submit
+        // it too. If the submission fails, the cancel waits in the SQ for the next one.
+        if (w.live) {
+            w.live = false;
+            if (io_uring_sqe* sqe = ring_.next_sqe()) prep_cancel(sqe, tag(fd, w.gen));
         }
+        if (io_uring_sq_ready(ring_.get()) > 0) io_uring_submit(ring_.get());
     }
 
 protected:

@@ -25,13 +25,20 @@
 //  - wait() reports at most one PollEvent per fd, carrying every ready bit, and only bits
 //    the fd was registered for. Error and hang-up conditions (a closed or reset peer) are
 //    reported as readiness on the registered events, as Python's selectors do, so a
-//    closed peer is never missed: the next read or write returns the error.
+//    closed peer is never missed: the next read or write returns the error. One limit of
+//    select(2), which has no hang-up set: it shows a hang-up only as readable, so an fd
+//    registered for EVENT_WRITE alone, whose peer shut down while our send buffer is
+//    full, is not reported on select until the buffer drains or an error is raised (the
+//    other backends report it). Register EVENT_READ too to see hang-ups on every backend;
+//    watching write-only fds for readability would make select spin on unread data.
 //  - timeout < 0 blocks, 0 polls, > 0 waits at least that long: it is rounded UP to the
 //    backend's resolution (1 ms for poll, epoll and io_uring, 1 us for select), so a short
 //    timeout never turns into a busy loop.
 //  - A signal does not end a wait early: EINTR is retried with the remaining time (PEP 475).
 //  - An fd must be removed before it is closed. A closed fd left registered is dropped
-//    silently by epoll, reported ready by poll (POLLNVAL) and select (EBADF), and never
+//    silently by epoll once its open file is really closed (while a dup, a forked child or
+//    io_uring holds the file, epoll goes on reporting it under the old number), reported
+//    ready by poll (POLLNVAL) and select (EBADF), and never
 //    affects an fd that later reuses its number once remove() was called. io_uring's poll
 //    request holds a reference to the open file: the file is not closed (a socket's peer
 //    sees no EOF) and stays watched, reported as what it is, until remove() cancels the
