@@ -1,4 +1,6 @@
 // tools/common's ChildProcess, which every tool and test uses to start servers and clients.
+#include <sys/wait.h>
+
 #include <csignal>
 
 #include <doctest/doctest.h>
@@ -62,4 +64,51 @@ TEST_CASE("a child gets the fd limit asked for, default signal dispositions and 
 TEST_CASE("a program that cannot be executed exits 127") {
     ChildProcess child({"/nonexistent/program"}, SpawnOptions{});
     CHECK(child.wait(5s) == 127);
+}
+
+TEST_CASE("merge_stderr sends stderr down the stdout pipe, in the order written") {
+    SpawnOptions options = shell_options();
+    options.capture_stderr = true;  // ignored: merged wins
+    options.merge_stderr = true;
+    ChildProcess child({"sh", "-c", "echo one; echo two >&2; echo three"}, options);
+    const auto out = child.collect(10s);
+    CHECK(child.wait(5s) == 0);
+    CHECK(out.out == "one\ntwo\nthree\n");
+    CHECK(out.err.empty());
+}
+
+TEST_CASE("read_stderr waits for a string, then takes only what is there") {
+    SpawnOptions options;
+    options.capture_stderr = true;
+    ChildProcess child(
+        {"/bin/sh", "-c", "echo early >&2; sleep 0.2; echo 'ready now' >&2; sleep 1; echo late >&2; exec sleep 30"},
+        options);
+    std::string text;
+    CHECK(child.read_stderr(&text, "ready", 10s));
+    CHECK(text == "early\nready now\n");  // back before "late"
+    // An empty `until` returns at once, the pipe still open.
+    CHECK(child.read_stderr(&text, {}, 0ms));
+    CHECK(text == "early\nready now\n");
+    CHECK(child.read_stderr(&text, "late", 10s));
+    CHECK(text == "early\nready now\nlate\n");
+    // A string that never comes: back after the timeout with what there was.
+    CHECK(child.read_stderr(&text, "never", 50ms));
+    CHECK(text == "early\nready now\nlate\n");
+    child.signal(SIGTERM);
+    CHECK(child.wait(5s) == 128 + SIGTERM);
+    CHECK_FALSE(child.read_stderr(&text, "never", 5s));  // EOF: the child is gone
+}
+
+TEST_CASE("wait_status gives the raw status, and -1 once there is nothing to wait for") {
+    ChildProcess exits({"/bin/sh", "-c", "exit 3"}, SpawnOptions{});
+    const int status = exits.wait_status(5s);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 3);
+    CHECK(exits.wait_status(5s) == -1);
+    CHECK(exits.wait(5s) == 255);
+
+    ChildProcess killed({"/bin/sh", "-c", "kill -USR1 $$"}, SpawnOptions{});
+    const int signaled = killed.wait_status(5s);
+    REQUIRE(WIFSIGNALED(signaled));
+    CHECK(WTERMSIG(signaled) == SIGUSR1);
 }

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "poller/unique_fd.hpp"
+#include "common/child_process.hpp"
 
 namespace iomux::test {
 
@@ -22,6 +22,7 @@ std::string example_path(const char* env_var);
 // A running example server on 127.0.0.1. The constructor starts
 // `path args... --port 0 --backend <backend under test>` and waits for its
 // "listening on 127.0.0.1:<port>" line; the destructor kills it if it is still running.
+// Its stdout stays open for its whole life: it must never write to a closed pipe.
 class ServerProcess {
 public:
     // fd_limit > 0 sets the server's RLIMIT_NOFILE (soft and hard) before it starts.
@@ -29,11 +30,8 @@ public:
     // the test log.
     ServerProcess(const std::string& path, std::vector<std::string> args = {}, rlim_t fd_limit = 0,
                   bool capture_stderr = false);
-    ~ServerProcess();
-    ServerProcess(const ServerProcess&) = delete;
-    ServerProcess& operator=(const ServerProcess&) = delete;
 
-    pid_t pid() const noexcept { return pid_; }
+    pid_t pid() const noexcept { return child_.pid(); }
     std::uint16_t port() const noexcept { return port_; }
     // Sends signo and waits (10 s at most, then SIGKILL) for the exit. True when it exited
     // with status 0; status() then has the wait status.
@@ -44,11 +42,9 @@ public:
     std::string stderr_text(std::string_view until = {}, std::chrono::milliseconds wait = {});
 
 private:
-    pid_t pid_ = -1;
+    tools::ChildProcess child_;
     int status_ = -1;
     std::uint16_t port_ = 0;
-    UniqueFd stdout_;  // kept open: the server must never write to a closed pipe
-    UniqueFd stderr_;
     std::string stderr_text_;
 };
 
@@ -70,7 +66,7 @@ bool eventually(Pred pred, std::chrono::steady_clock::duration timeout = std::ch
 }
 
 struct CommandResult {
-    int status = -1;     // exit status; -1 when it could not run or was killed
+    int status = -1;     // exit status (127: it could not be run); -1 when it was killed
     std::string output;  // what it wrote on stdout and stderr
 };
 

@@ -57,7 +57,7 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const SpawnOpti
     if (options.cpu) CPU_SET(*options.cpu, &set);
     std::optional<Pipe> out, err;
     if (options.capture_stdout) out = make_pipe();
-    if (options.capture_stderr) err = make_pipe();
+    if (options.capture_stderr && !options.merge_stderr) err = make_pipe();
     const pid_t parent = ::getpid();
     const rlimit limit{options.fd_limit, options.fd_limit};
     const bool search = options.search_path && argv.at(0).find('/') == std::string::npos;
@@ -77,7 +77,10 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const SpawnOpti
         if (options.cpu) ::sched_setaffinity(0, sizeof set, &set);
         if (options.fd_limit > 0 && ::setrlimit(RLIMIT_NOFILE, &limit) != 0) ::_exit(126);
         if (out) ::dup2(out->write.get(), STDOUT_FILENO);
-        if (err) ::dup2(err->write.get(), STDERR_FILENO);
+        if (options.merge_stderr)
+            ::dup2(STDOUT_FILENO, STDERR_FILENO);
+        else if (err)
+            ::dup2(err->write.get(), STDERR_FILENO);
         if (search)
             ::execvp(args[0], args.data());
         else
@@ -174,12 +177,42 @@ ChildProcess::Output ChildProcess::collect(Millis timeout, Millis tick_every, co
     return o;
 }
 
+bool ChildProcess::read_stderr(std::string* text, std::string_view until, Millis timeout) {
+    const auto deadline = Clock::now() + timeout;
+    std::array<char, 65536> buf;  // a default pipe's capacity: one read empties it
+    while (err_) {
+        const auto left = deadline - Clock::now();
+        const bool waiting = text->find(until) == std::string::npos && left > Clock::duration::zero();
+        pollfd pfd{err_.get(), POLLIN, 0};
+        const int r = ::poll(&pfd, 1, waiting ? static_cast<int>(std::chrono::ceil<Millis>(left).count()) : 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) fail("poll");
+        if (r == 0) break;
+        const ssize_t n = ::read(err_.get(), buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            err_.reset();
+            break;
+        }
+        text->append(buf.data(), static_cast<std::size_t>(n));
+        // Done waiting: a short read emptied the pipe, so a child that keeps writing cannot
+        // hold us here.
+        if (!waiting && static_cast<std::size_t>(n) < buf.size()) break;
+    }
+    return static_cast<bool>(err_);
+}
+
 void ChildProcess::signal(int signo) noexcept {
     if (pid_ > 0) ::kill(pid_, signo);
 }
 
 int ChildProcess::wait(Millis timeout) {
-    if (pid_ <= 0) return 255;
+    const int status = wait_status(timeout);
+    return status < 0 ? 255 : status_code(status);
+}
+
+int ChildProcess::wait_status(Millis timeout) {
+    if (pid_ <= 0) return -1;
     const auto deadline = Clock::now() + timeout;
     int status = 0;
     for (;;) {
@@ -187,7 +220,7 @@ int ChildProcess::wait(Millis timeout) {
         if (r == pid_) break;
         if (r < 0 && errno != EINTR) {
             pid_ = -1;
-            return 255;
+            return -1;
         }
         if (Clock::now() >= deadline) {
             ::kill(pid_, SIGKILL);
@@ -198,7 +231,7 @@ int ChildProcess::wait(Millis timeout) {
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     pid_ = -1;
-    return status_code(status);
+    return status;
 }
 
 std::optional<std::string> find_on_path(const std::string& name) {

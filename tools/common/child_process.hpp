@@ -23,6 +23,8 @@ struct SpawnOptions {
     bool capture_stderr = false;  // collected with stdout; otherwise inherited
     rlim_t fd_limit = 0;          // > 0: the child's RLIMIT_NOFILE, soft and hard
     bool search_path = false;     // argv[0] without a '/' is looked up on $PATH
+    bool merge_stderr = false;    // stderr goes where stdout goes (its pipe when captured, as
+                                  // a shell's 2>&1); capture_stderr is then ignored
 };
 
 class ChildProcess {
@@ -58,10 +60,18 @@ public:
     Output collect(Millis timeout, Millis tick_every, const std::function<void()>& tick);
     Output collect(Millis timeout) { return collect(timeout, timeout, [] {}); }
 
+    // Appends captured stderr to *text: what is in the pipe already, then, while `until` does
+    // not occur in *text, what arrives within timeout. Returns false once stderr is at EOF
+    // (or was not captured).
+    bool read_stderr(std::string* text, std::string_view until, Millis timeout);
+
     void signal(int signo) noexcept;
     // Waits for exit; after timeout sends SIGKILL and waits again. Returns the exit status,
     // or 128 + signal number when killed by a signal (as a shell reports it).
     int wait(Millis timeout);
+    // As wait(), but returns the raw waitpid status (for WIFEXITED, WTERMSIG...), or -1 when
+    // there is no child left to wait for.
+    int wait_status(Millis timeout);
     bool running() const noexcept { return pid_ > 0; }
 
 private:
