@@ -9,7 +9,9 @@
 #include <array>
 #include <cerrno>
 #include <cstdlib>
+#include <fstream>
 #include <system_error>
+#include <thread>
 
 #include "poller/unique_fd.hpp"
 
@@ -20,7 +22,8 @@ std::string env(const char* name) {
     return v ? v : "";
 }
 
-ToolRun run_tool(const std::string& path, const std::vector<std::string>& args, std::chrono::milliseconds limit) {
+ToolRun run_tool(const std::string& path, const std::vector<std::string>& args, std::chrono::milliseconds limit,
+                 const std::function<void(pid_t)>& meanwhile) {
     std::vector<std::string> argv_strings{path};
     argv_strings.insert(argv_strings.end(), args.begin(), args.end());
     std::vector<char*> argv;
@@ -42,6 +45,8 @@ ToolRun run_tool(const std::string& path, const std::vector<std::string>& args, 
     }
     out_w.reset();
     err_w.reset();
+    std::thread poker;
+    if (meanwhile) poker = std::thread([&meanwhile, pid] { meanwhile(pid); });
 
     ToolRun run;
     const auto deadline = start + limit;
@@ -68,9 +73,22 @@ ToolRun run_tool(const std::string& path, const std::vector<std::string>& args, 
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
+    if (poker.joinable()) poker.join();
     run.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return run;
+}
+
+std::vector<pid_t> children_of(pid_t pid, std::size_t at_least, std::chrono::milliseconds wait) {
+    const auto until = std::chrono::steady_clock::now() + wait;
+    std::vector<pid_t> pids;
+    for (;;) {
+        pids.clear();
+        std::ifstream f("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+        for (pid_t child; f >> child;) pids.push_back(child);
+        if (pids.size() >= at_least || std::chrono::steady_clock::now() >= until) return pids;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
 }
 
 std::optional<std::string> json_raw(const std::string& json, std::string_view key, std::string_view section) {

@@ -3,11 +3,10 @@
 // backend (IOMUX_BACKEND), which the client's own loop and the spawned server both use.
 #include <doctest/doctest.h>
 
-#include <sys/resource.h>
-
 #include <string>
 #include <vector>
 
+#include "client_checks.hpp"
 #include "fake_server.hpp"
 #include "histogram.hpp"
 #include "poller/poller.hpp"
@@ -17,75 +16,14 @@
 using namespace stress_test;
 using namespace std::chrono_literals;
 
-namespace {
-
-const std::string kBackend = iomux::test::backend();
-
-std::string client_path() {
-    const std::string path = env("STRESS_CLIENT");
-    REQUIRE_MESSAGE(!path.empty(), "STRESS_CLIENT must name the stress_client binary (meson sets it)");
-    return path;
-}
-
-// The client against 127.0.0.1:port, with --json and this run's backend.
-ToolRun run_client(std::uint16_t port, std::vector<std::string> args, std::chrono::milliseconds limit = 30s) {
-    std::vector<std::string> all{"--port", std::to_string(port), "--backend", kBackend, "--json"};
-    all.insert(all.end(), args.begin(), args.end());
-    return run_tool(client_path(), all, limit);
-}
-
-double number(const ToolRun& run, std::string_view key, std::string_view section = {}) {
-    const auto v = json_number(run.out, key, section);
-    INFO("stdout: " << run.out);
-    INFO("stderr: " << run.err);
-    REQUIRE_MESSAGE(v.has_value(), "no number for \"" << key << "\" in the JSON");
-    return *v;
-}
-
-// stdout is the one JSON object and nothing else.
-void check_json_only(const ToolRun& run) {
-    INFO("stdout: " << run.out);
-    REQUIRE(!run.out.empty());
-    CHECK(run.out.front() == '{');
-    CHECK(run.out.substr(run.out.size() - 2) == "}\n");
-    CHECK(run.out.find("\"tool\": \"stress_client\"") != std::string::npos);
-}
-
-// Exit 1, and the JSON counts errors of `kind` (at least `at_least` of them) and says not ok.
-void check_fails_with(const ToolRun& run, std::string_view kind, double at_least = 1) {
-    INFO("stdout: " << run.out);
-    INFO("stderr: " << run.err);
-    CHECK_FALSE(run.timed_out);
-    CHECK(run.exit_code == 1);
-    check_json_only(run);
-    CHECK(json_raw(run.out, "ok") == "false");
-    CHECK(number(run, kind, "errors") >= at_least);
-    CHECK(json_raw(run.out, std::string(kind), "first_errors").has_value());
-}
-
-void check_passes(const ToolRun& run, double conns) {
-    INFO("stdout: " << run.out);
-    INFO("stderr: " << run.err);
-    CHECK_FALSE(run.timed_out);
-    CHECK(run.exit_code == 0);
-    check_json_only(run);
-    CHECK(json_raw(run.out, "ok") == "true");
-    CHECK(json_raw(run.out, "all_verified") == "true");
-    CHECK(number(run, "conns_made") == conns);
-    CHECK(number(run, "messages_verified") == number(run, "messages_expected"));
-    CHECK(number(run, "errors_total") == 0);
-}
-
-}  // namespace
-
 TEST_CASE("the material's scenario against the project's echo server, spawned by the client") {
     const std::string server = env("ECHO_SERVER");
     if (server.empty()) {
         MESSAGE("ECHO_SERVER not set (examples/echo_server not built): covered by the fake echo server case");
         return;
     }
-    const ToolRun run = run_tool(client_path(), {"--spawn-server", kBackend, "--server-path", server, "--backend",
-                                                 kBackend, "--conns", "200", "--json"});
+    const ToolRun run = run_tool(client_path(), {"--spawn-server", backend(), "--server-path", server, "--backend",
+                                                 backend(), "--conns", "200", "--json"});
     check_passes(run, 200);
     CHECK(number(run, "messages_verified") == 600);
     CHECK(number(run, "bytes_verified") == 200 * 46);  // the three messages are 46 bytes
@@ -190,7 +128,7 @@ TEST_CASE("sustained mode: some connections active, the rest idle; figures repor
         fake.emplace(Behavior::echo);
         run = run_client(fake->port(), args);
     } else {
-        args.insert(args.end(), {"--spawn-server", kBackend, "--server-path", server, "--backend", kBackend, "--json"});
+        args.insert(args.end(), {"--spawn-server", backend(), "--server-path", server, "--backend", backend(), "--json"});
         run = run_tool(client_path(), args);
     }
     check_passes(run, 100);
@@ -253,13 +191,9 @@ TEST_CASE("bad usage exits 2 with the usage text") {
 
 TEST_CASE("more connections than the open-file limit allows: says so plainly, exit 2") {
     // One more than the hard limit (20000 here, and not raisable even by root).
-    rlimit rl{};
-    ::getrlimit(RLIMIT_NOFILE, &rl);
-    if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= 10'000'000) {
-        MESSAGE("the hard RLIMIT_NOFILE is unbounded here: nothing to test");
-        return;
-    }
-    const std::string conns = std::to_string(rl.rlim_max + 1);
+    const std::uint64_t hard = bounded_fd_limit();
+    if (hard == 0) return;
+    const std::string conns = std::to_string(hard + 1);
     const ToolRun run = run_tool(client_path(), {"--conns", conns, "--source-addrs", "254", "--port", "9"}, 10s);
     INFO("stderr: " << run.err);
     CHECK(run.err.find("usage:") == std::string::npos);

@@ -91,6 +91,53 @@ std::optional<double> precise_cpu_s(pid_t pid) {
     return cpu_seconds(pid);
 }
 
+std::vector<pid_t> process_tree(pid_t pid) {
+    std::vector<pid_t> tree{pid};
+    for (std::size_t i = 0; i < tree.size(); ++i) {
+        std::error_code ec;
+        for (const auto& task : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", tree[i]), ec)) {
+            std::ifstream children(task.path() / "children");
+            for (pid_t child; children >> child;) tree.push_back(child);
+        }
+    }
+    return tree;
+}
+
+std::optional<ProcSample> sample_tree(pid_t pid) {
+    std::optional<ProcSample> total;
+    for (const pid_t p : process_tree(pid)) {
+        const auto s = sample_process(p);
+        if (!s) {
+            if (p == pid) return std::nullopt;
+            continue;  // a child that just ended
+        }
+        if (!total) total.emplace();
+        total->cpu.user_s += s->cpu.user_s;
+        total->cpu.sys_s += s->cpu.sys_s;
+        total->rss_kib += s->rss_kib;
+        total->peak_rss_kib += s->peak_rss_kib;
+    }
+    return total;
+}
+
+std::optional<double> tree_cpu_s(pid_t pid) {
+    std::optional<double> total;
+    for (const pid_t p : process_tree(pid)) {
+        std::error_code ec;
+        std::filesystem::directory_iterator tasks(fmt::format("/proc/{}/task", p), ec);
+        if (ec) {
+            if (p == pid) return std::nullopt;
+            continue;  // a child that just ended: its CPU is lost
+        }
+        for (const auto& task : tasks) {
+            std::ifstream schedstat(task.path() / "schedstat");
+            unsigned long long ns = 0;
+            if (schedstat >> ns) total = total.value_or(0) + static_cast<double>(ns) / 1e9;
+        }
+    }
+    return total;
+}
+
 std::optional<std::uint64_t> rss_kib(pid_t pid) { return status_kib(pid, "VmRSS:"); }
 
 std::optional<double> peak_rss_mib(pid_t pid) {

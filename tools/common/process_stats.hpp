@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 namespace iomux::tools {
 
@@ -36,6 +37,18 @@ std::optional<double> cpu_seconds(pid_t pid);
 // stages and traffic windows too short for the 10 ms clock ticks of /proc/PID/stat; falls
 // back to cpu_seconds(). nullopt when gone.
 std::optional<double> precise_cpu_s(pid_t pid);
+
+// pid, its children, and theirs (/proc/PID/task/*/children), parents first: a server
+// started with --workers N is a parent that only supervises and N children that serve.
+std::vector<pid_t> process_tree(pid_t pid);
+
+// sample_process summed over process_tree(pid); nullopt when pid is gone.
+std::optional<ProcSample> sample_tree(pid_t pid);
+
+// CPU seconds of every thread of every process of process_tree(pid) (a server's loop
+// threads and pre-forked workers), each thread's /proc schedstat in nanoseconds, for stages
+// too short for clock ticks. nullopt when pid is gone.
+std::optional<double> tree_cpu_s(pid_t pid);
 
 // Resident memory (VmRSS) from /proc/PID/status, in KiB.
 std::optional<std::uint64_t> rss_kib(pid_t pid);

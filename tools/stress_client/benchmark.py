@@ -118,8 +118,8 @@ def main():
               f"client CPU {med(rows, 'cpu'):.3f} s, server CPU {med(rows, 'server_cpu'):.2f} s   "
               f"[{shlex.join(cmds[name][:1] + ['...'] if name != 'reference_client.py' else cmds[name][:2] + ['...'])}]")
     ours = med(b['stress_client'], 'scenario')
-    print(f"   Python / stress_client: {med(b['reference_client.py'], 'scenario') / ours:.1f}x (scenario), "
-          f"{med(b['reference_client.py'], 'process_wall') / med(b['stress_client'], 'process_wall'):.1f}x (process)")
+    print(f"   Python / stress_client: {med(b['reference_client.py'], 'scenario') / ours:.2f}x (scenario), "
+          f"{med(b['reference_client.py'], 'process_wall') / med(b['stress_client'], 'process_wall'):.2f}x (process)")
     print(f"   stress_client / floor_client: {ours / med(b['floor_client'], 'scenario'):.2f}x wall, "
           f"{med(b['stress_client'], 'cpu') / med(b['floor_client'], 'cpu'):.2f}x CPU")
     print(f"   commands: " + ' | '.join(shlex.join(c) for c in cmds.values()))

@@ -36,6 +36,13 @@ std::string_view describe(ErrorKind kind) noexcept {
     return "unknown";
 }
 
+void ErrorLog::merge(const ErrorLog& other) {
+    for (std::size_t i = 0; i < kErrorKinds; ++i) {
+        if (counts_[i] == 0) first_[i] = other.first_[i];
+        counts_[i] += other.counts_[i];
+    }
+}
+
 std::uint64_t ErrorLog::total() const noexcept {
     return std::accumulate(counts_.begin(), counts_.end(), std::uint64_t{0});
 }

@@ -41,6 +41,8 @@ public:
     std::uint64_t count(ErrorKind kind) const noexcept { return counts_[static_cast<std::size_t>(kind)]; }
     const std::string& first(ErrorKind kind) const noexcept { return first_[static_cast<std::size_t>(kind)]; }
     std::uint64_t total() const noexcept;
+    // Adds other's counts; other's first messages fill the kinds this log has none of.
+    void merge(const ErrorLog& other);
 
 private:
     std::array<std::uint64_t, kErrorKinds> counts_{};

@@ -1,15 +1,19 @@
 // floor_client: the material's scenario with nothing but the syscalls, to measure what
 // any single-threaded client costs on this machine: the benchmark's yardstick for
-// stress_client's own overhead (README.md). Not a tool: no reactor, no retries, no
-// timeouts beyond a 5 s wait, and replies are checked by length only.
+// stress_client's own overhead (README.md). Per connection exactly what a blocking client
+// (the material's Python one) does against a local server: socket, connect, and per
+// message a send and a recv, with a poll(2) on the one socket only when its reply is not
+// there yet. Not a tool: no reactor, no retries, no timeouts beyond a 5 s wait, and
+// replies are checked by length only.
 //
 //   floor_client PORT [CONNS]     (server on 127.0.0.1; prints one line of timings)
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/epoll.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <string_view>
@@ -46,16 +50,12 @@ int main(int argc, char** argv) {
 
     const Clock::time_point start = Clock::now();
     const iomux::tools::CpuTimes cpu0 = iomux::tools::self_cpu();
-    iomux::UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
     std::vector<iomux::UniqueFd> socks(static_cast<std::size_t>(n));
     for (int i = 0; i < n; ++i) {
         socks[i].reset(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
         // On loopback the handshake completes inside connect(): no wait for writability.
-        ::connect(socks[i].get(), reinterpret_cast<const sockaddr*>(&server), sizeof server);
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLET;
-        ev.data.u32 = static_cast<std::uint32_t>(i);
-        if (!socks[i] || ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, socks[i].get(), &ev) != 0) {
+        if (!socks[i] || (::connect(socks[i].get(), reinterpret_cast<const sockaddr*>(&server), sizeof server) != 0 &&
+                          errno != EINPROGRESS)) {
             fmt::print(stderr, "floor_client: connection {} failed\n", i);
             return 1;
         }
@@ -64,27 +64,24 @@ int main(int argc, char** argv) {
     const double connect_cpu = (iomux::tools::self_cpu() - cpu0).total();
 
     constexpr std::string_view kMessages[] = {"This is the message. ", "It will be sent ", "in parts."};
-    std::vector<epoll_event> events(static_cast<std::size_t>(n));
-    std::vector<std::size_t> got(static_cast<std::size_t>(n));
     char buf[1024];
     std::string phases;
     for (std::string_view message : kMessages) {
         const Clock::time_point t = Clock::now();
         const iomux::tools::CpuTimes c = iomux::tools::self_cpu();
+        for (int i = 0; i < n; ++i) ::send(socks[i].get(), message.data(), message.size(), MSG_NOSIGNAL);
         for (int i = 0; i < n; ++i) {
-            got[i] = 0;
-            ::send(socks[i].get(), message.data(), message.size(), MSG_NOSIGNAL);
-        }
-        for (int left = n; left > 0;) {
-            const int k = ::epoll_wait(ep.get(), events.data(), n, 5000);
-            if (k <= 0) {
-                fmt::print(stderr, "floor_client: no reply within 5 s\n");
-                return 1;
-            }
-            for (int j = 0; j < k; ++j) {
-                const std::uint32_t i = events[j].data.u32;
+            for (std::size_t got = 0; got < message.size();) {
                 const ssize_t r = ::recv(socks[i].get(), buf, sizeof buf, 0);
-                if (r > 0 && (got[i] += static_cast<std::size_t>(r)) == message.size()) --left;
+                if (r > 0) {
+                    got += static_cast<std::size_t>(r);
+                    continue;
+                }
+                pollfd p{socks[i].get(), POLLIN, 0};
+                if (r == 0 || (errno != EAGAIN && errno != EINTR) || ::poll(&p, 1, 5000) == 0) {
+                    fmt::print(stderr, "floor_client: no reply on connection {}\n", i);
+                    return 1;
+                }
             }
         }
         phases += fmt::format(" {:.3f}/{:.3f}", since(t), (iomux::tools::self_cpu() - c).total());

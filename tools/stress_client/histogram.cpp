@@ -53,6 +53,26 @@ void LatencyHistogram::merge(const LatencyHistogram& other) {
     sum_ += other.sum_;
 }
 
+std::vector<std::pair<std::size_t, std::uint64_t>> LatencyHistogram::nonempty() const {
+    std::vector<std::pair<std::size_t, std::uint64_t>> out;
+    for (std::size_t i = 0; i < kBuckets; ++i)
+        if (counts_[i]) out.emplace_back(i, counts_[i]);
+    return out;
+}
+
+LatencyHistogram LatencyHistogram::restore(const std::vector<std::pair<std::size_t, std::uint64_t>>& buckets,
+                                           std::int64_t min, std::int64_t max, double sum) {
+    LatencyHistogram h;
+    for (const auto& [bucket, count] : buckets) {
+        h.counts_.at(bucket) += count;
+        h.count_ += count;
+    }
+    h.min_ = min;
+    h.max_ = max;
+    h.sum_ = sum;
+    return h;
+}
+
 std::int64_t LatencyHistogram::percentile(double p) const noexcept {
     if (count_ == 0) return 0;
     const double clamped = std::clamp(p, 0.0, 100.0);

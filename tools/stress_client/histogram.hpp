@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace stress {
@@ -25,6 +26,16 @@ public:
     // The value at or below which p percent of the samples fall (p in [0, 100]): the top of
     // that sample's bucket, clamped to [min, max]. 0 when empty.
     std::int64_t percentile(double p) const noexcept;
+
+    double sum() const noexcept { return sum_; }
+
+    // The non-empty buckets as (bucket, count), and a histogram rebuilt from them with its
+    // min, max and sum: how a --workers process hands its histogram to the parent, which
+    // merges histograms, never percentiles.
+    std::vector<std::pair<std::size_t, std::uint64_t>> nonempty() const;
+    // Throws std::out_of_range for a bucket that does not exist.
+    static LatencyHistogram restore(const std::vector<std::pair<std::size_t, std::uint64_t>>& buckets,
+                                    std::int64_t min, std::int64_t max, double sum);
 
     // Exposed for the tests of the bucket arithmetic.
     static std::size_t bucket_of(std::int64_t ns) noexcept;

@@ -84,12 +84,12 @@ void LoadEngine::release(Conn& k) noexcept {
     if (!k.fd) return;
     try {
         if (k.writing) loop_.remove_writer(k.fd.get());
-        if (k.state == State::open) loop_.remove_reader(k.fd.get());
+        if (k.reading) loop_.remove_reader(k.fd.get());
     } catch (...) {
         // remove_* fails only if the kernel refuses an epoll_ctl MOD; closing the fd below
         // takes it out of every poller anyway.
     }
-    k.writing = false;
+    k.writing = k.reading = false;
     k.fd.reset();
 }
 
@@ -147,7 +147,7 @@ void LoadEngine::begin_connect(std::uint32_t c) {
         ::setsockopt(fd, IPPROTO_IP, kIpBindAddressNoPort, &one, sizeof one);
         sockaddr_in src{};
         src.sin_family = AF_INET;
-        src.sin_addr.s_addr = htonl(INADDR_LOOPBACK + c % config_.source_addrs);
+        src.sin_addr.s_addr = htonl(INADDR_LOOPBACK + (config_.first_conn + c) % config_.source_addrs);
         if (::bind(fd, reinterpret_cast<const sockaddr*>(&src), sizeof src) != 0) return connect_failed(c, errno);
     }
     if (::connect(fd, reinterpret_cast<const sockaddr*>(&config_.server), sizeof config_.server) != 0 &&
@@ -157,14 +157,17 @@ void LoadEngine::begin_connect(std::uint32_t c) {
     ++in_flight_;
     if (config_.check_connect_at_once) {
         // On loopback the whole handshake runs inside connect() (softirq, in our context):
-        // it returns EINPROGRESS with the socket ESTABLISHED already, or CLOSED when
-        // refused. One getsockopt tells, and saves registering for writability, a wait and
-        // two changes of interest. A handshake really in flight waits in the reactor.
-        tcp_info info{};
-        socklen_t len = sizeof info;
-        if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0) {
-            if (info.tcpi_state == TCP_ESTABLISHED) return opened(c);
-            if (info.tcpi_state == TCP_CLOSE) return connect_ready(c);  // SO_ERROR has the reason
+        // it returns EINPROGRESS with the socket established already, or closed when
+        // refused. Asking connect() again tells which, in the cheapest syscall that does
+        // (0: established; EALREADY: in flight; else the error, which it also clears from
+        // SO_ERROR), and saves registering for writability, a wait and two changes of
+        // interest. A handshake really in flight waits in the reactor.
+        if (::connect(fd, reinterpret_cast<const sockaddr*>(&config_.server), sizeof config_.server) == 0 ||
+            errno == EISCONN)
+            return opened(c);
+        if (errno != EALREADY && errno != EINPROGRESS && errno != EINTR) {
+            connect_failed(c, errno);
+            return pump();
         }
     }
     try {
@@ -196,7 +199,7 @@ void LoadEngine::opened(std::uint32_t c) {
     try {
         // Reader first: the reactor then modifies the registration twice instead of
         // dropping it and registering it again.
-        loop_.add_reader(fd, [this, c] { on_readable(c); });
+        if (!config_.read_on_demand) watch_reads(c);
         if (k.writing) loop_.remove_writer(fd);
         k.writing = false;
     } catch (const std::system_error& e) {
@@ -265,21 +268,55 @@ void LoadEngine::settle() {
     });
 }
 
-void LoadEngine::on_readable(std::uint32_t c) {
+void LoadEngine::watch_reads(std::uint32_t c) {
     Conn& k = conns_[c];
     const int fd = k.fd.get();
-    const ssize_t n = ::recv(fd, buf_.data(), buf_.size(), 0);
+    loop_.add_reader(fd, [this, c, fd] {
+        // A full buffer may have left data behind: another turn. On epoll-et a short read
+        // is not enough either: an end of stream or a reset that came in with the data
+        // made no edge of its own, so read until EAGAIN (the next turn) there.
+        const Read r = read_once(c);
+        if ((r == Read::full || (r == Read::data && loop_.edge_triggered())) && conns_[c].state == State::open &&
+            conns_[c].fd.get() == fd)
+            loop_.keep_ready(fd, iomux::EVENT_READ);
+    });
+    k.reading = true;
+}
+
+bool LoadEngine::receive(std::uint32_t c) {
+    Conn& k = conns_[c];
+    while (k.state == State::open && !k.reading && k.received < k.sent) {
+        switch (read_once(c)) {
+        case Read::data:
+        case Read::full: continue;
+        case Read::ended: return false;
+        case Read::nothing:
+            try {
+                watch_reads(c);
+            } catch (const std::system_error& e) {
+                fail(c, ErrorKind::io_error, fmt::format("the reactor refused the socket: {}", e.what()));
+                return false;
+            }
+            return true;
+        }
+    }
+    return false;
+}
+
+// One recv: data (verified and passed on), full (the same, and the buffer was full: there
+// may be more), nothing (EAGAIN), or ended (the connection failed: closed, reset,
+// mismatch).
+LoadEngine::Read LoadEngine::read_once(std::uint32_t c) {
+    Conn& k = conns_[c];
+    const ssize_t n = ::recv(k.fd.get(), buf_.data(), buf_.size(), 0);
     if (n > 0) {
         const auto got = static_cast<std::size_t>(n);
-        if (!verify(c, got)) return;
+        if (!verify(c, got)) return Read::ended;
         const std::uint64_t before = k.received;
         k.received += got;
         bytes_verified_ += got;
         driver_.received(c, before, k.received);
-        // A full buffer may have left data behind. A short read drained the socket, and
-        // new data makes a new edge, so only this case needs another turn on epoll-et.
-        if (got == buf_.size() && k.state == State::open && k.fd.get() == fd) loop_.keep_ready(fd, iomux::EVENT_READ);
-        return;
+        return got == buf_.size() ? Read::full : Read::data;
     }
     if (n == 0) {
         const bool partial = driver_.partial_reply(c);
@@ -288,13 +325,14 @@ void LoadEngine::on_readable(std::uint32_t c) {
              waiting ? fmt::format("the server closed the connection with {} reply bytes outstanding",
                                    k.target - k.received)
                      : std::string("the server closed the connection"));
-        return;
+        return Read::ended;
     }
     const int err = errno;
-    if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) return;
+    if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) return Read::nothing;
     fail(c, err == ECONNRESET ? ErrorKind::reset : ErrorKind::io_error,
          fmt::format("recv: {}{}", std::strerror(err),
                      k.received < k.sent ? fmt::format(" ({} reply bytes outstanding)", k.sent - k.received) : ""));
+    return Read::ended;
 }
 
 // Compares the got bytes in buf_ with what conn sent at that stream offset.
@@ -443,8 +481,9 @@ std::string LoadEngine::describe_conn(std::uint32_t c) const {
     sockaddr_in local{};
     socklen_t len = sizeof local;
     if (k.fd && ::getsockname(k.fd.get(), reinterpret_cast<sockaddr*>(&local), &len) == 0 && local.sin_port != 0)
-        return fmt::format("connection {} (from {}:{})", c, ::inet_ntoa(local.sin_addr), ntohs(local.sin_port));
-    return fmt::format("connection {}", c);
+        return fmt::format("connection {} (from {}:{})", config_.first_conn + c, ::inet_ntoa(local.sin_addr),
+                           ntohs(local.sin_port));
+    return fmt::format("connection {}", config_.first_conn + c);
 }
 
 }  // namespace stress

@@ -14,7 +14,14 @@
 //
 // Per connection the engine keeps 40 bytes; replies are read into one shared 64 KiB
 // buffer and compared with StreamContent, so nothing is buffered per connection.
-// Single-threaded: everything runs in the reactor's thread.
+// Single-threaded: everything runs in the reactor's thread (--threads runs one engine per
+// thread, each on its own reactor).
+//
+// Readiness is asked of the reactor only when it saves work. With `read_on_demand` an
+// open connection is not watched until the driver's receive() finds nothing to read
+// (EAGAIN); from then on it stays watched (one epoll_ctl in its life, no add/remove per
+// message). Against a local server most replies are there by the time they are read, so
+// most connections cost exactly what a blocking client's do: socket, connect, send, recv.
 #pragma once
 
 #include <netinet/in.h>
@@ -39,15 +46,22 @@ using Clock = std::chrono::steady_clock;
 struct EngineConfig {
     sockaddr_in server{};
     std::uint32_t conns = 1;
-    // 0: the kernel picks the source address. K > 0: connection i binds to 127.0.0.(1 + i % K)
+    // The number of this engine's connection 0 in the whole run (--threads and --workers
+    // split the connections): names connections in messages and picks source addresses.
+    std::uint32_t first_conn = 0;
+    // 0: the kernel picks the source address. K > 0: connection i (counted from first_conn)
+    // binds to 127.0.0.(1 + i % K)
     // first, so more connections than one address has ephemeral ports can be made.
     std::uint32_t source_addrs = 0;
     std::uint32_t connect_window = 512;   // connects in flight at once
     std::uint32_t connect_attempts = 8;   // per connection, for refused / reset connects
     bool nodelay = false;                 // TCP_NODELAY: for pipelined small messages
-    // Ask the socket (TCP_INFO) whether connect() completed at once, as it does on
-    // loopback, before waiting for writability in the reactor.
+    // Ask the socket (a second connect()) whether the handshake completed at once, as it
+    // does on loopback, before waiting for writability in the reactor.
     bool check_connect_at_once = true;
+    // Watch an open connection for replies only once receive() found none (see above);
+    // false: watched from the moment it opens, and replies come only through the reactor.
+    bool read_on_demand = false;
     // End with RST instead of FIN (SO_LINGER 0): no TIME_WAIT left behind. 11000 sockets
     // in TIME_WAIT to one server port make the next run's connect() search past them for
     // a free port, at two or three times the cost; the server sees ECONNRESET instead of
@@ -86,6 +100,11 @@ public:
     // Queues the next `bytes` of conn's stream and writes as much as the socket takes now;
     // the rest goes out as the socket drains. Ignored for a connection that is not open.
     void send(std::uint32_t conn, std::uint64_t bytes);
+    // Reads conn's replies now, until everything sent came back (verified and passed to
+    // the driver) or nothing more has arrived; in that case the connection is watched
+    // from now on and the rest comes through the reactor. A no-op for a connection that is
+    // not open or already watched. Returns true when it left conn waiting in the reactor.
+    bool receive(std::uint32_t conn);
     // The workload is complete: stops the reactor.
     void finish();
     // A signal asked us to stop: everything unfinished fails as `interrupted`.
@@ -120,6 +139,7 @@ private:
         State state = State::idle;
         std::uint8_t attempts = 0;
         bool writing = false;        // a writer callback is registered (connecting or backlog)
+        bool reading = false;        // a reader callback is registered
         std::uint16_t last_errno = 0;
     };
     static_assert(sizeof(Conn) <= 40, "tens of thousands of these: keep a connection's state small");
@@ -132,7 +152,9 @@ private:
     void retry(std::uint32_t c);
     void unreachable(int err);
     void settle();
-    void on_readable(std::uint32_t c);
+    void watch_reads(std::uint32_t c);
+    enum class Read : std::uint8_t { data, full, nothing, ended };
+    Read read_once(std::uint32_t c);
     bool verify(std::uint32_t c, std::size_t got);
     void flush(std::uint32_t c);
     void expire();

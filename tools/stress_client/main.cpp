@@ -17,15 +17,15 @@
 #include "common/fd_limit.hpp"
 #include "common/process_stats.hpp"
 #include "load_engine.hpp"
+#include "local_run.hpp"
 #include "options.hpp"
 #include "poller/errors.hpp"
 #include "poller/poller.hpp"
 #include "progress.hpp"
 #include "reactor/reactor.hpp"
 #include "report.hpp"
-#include "scenario.hpp"
 #include "server_process.hpp"
-#include "sustained.hpp"
+#include "worker_pool.hpp"
 
 namespace {
 
@@ -61,18 +61,82 @@ void check_port_range(const Options& opt) {
         (opt.conns + range - 1) / range));
 }
 
+// Turns an exception that escaped a reactor callback into one line for the report (the
+// first one wins), and stops that loop.
+void record_callback_errors(iomux::Reactor& loop, std::string& first) {
+    loop.set_exception_handler([&loop, &first](int fd, std::exception_ptr e) {
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            if (first.empty()) first = fmt::format("internal error in a callback (fd {}): {}", fd, ex.what());
+        } catch (...) {
+            if (first.empty()) first = "internal error: unknown exception in a callback";
+        }
+        loop.stop();
+    });
+}
+
+// The per-process fd budget: with --workers each process holds only its share. Refuses a
+// worker count too small for the hard limit, and says how many it takes.
+iomux::tools::FdLimit check_fd_limit(const Options& opt) {
+    const std::uint32_t processes = std::max<std::uint32_t>(opt.workers, 1);
+    const std::uint64_t share = (std::uint64_t{opt.conns} + processes - 1) / processes;
+    const iomux::tools::FdLimit limit = iomux::tools::ensure_fd_limit(share + iomux::tools::kFdReserve);
+    if (limit.enough()) return limit;
+    const std::uint32_t needed = stress::WorkerPool::workers_needed(opt.conns, limit.hard, iomux::tools::kFdReserve);
+    if (opt.workers > 0)
+        throw Impossible(fmt::format(
+            "--conns {} needs at least --workers {} here: one process may hold {} open files (the hard "
+            "RLIMIT_NOFILE), {} of them for connections, and --workers {} would put {} in each",
+            opt.conns, needed, limit.hard, limit.hard - iomux::tools::kFdReserve, opt.workers, share));
+    throw Impossible(fmt::format("{}\nOr spread them over processes: --workers {} (or more).",
+                                 iomux::tools::fd_limit_advice(limit, opt.conns), needed));
+}
+
+// A worker process's whole life after fork(): its share on its own reactor(s), reported.
+stress::WorkerReport run_worker(const stress::RunPlan& plan) {
+    stress::WorkerReport report;
+    iomux::Reactor loop(plan.backend);
+    record_callback_errors(loop, report.internal_error);
+    stress::Progress quiet(loop, stress::Progress::Style::off);
+    stress::LocalRun work(loop, plan, quiet);
+    loop.add_signal_handler(SIGINT, [&] { work.interrupt(); });
+    loop.add_signal_handler(SIGTERM, [&] { work.interrupt(); });
+    report.run = work.run();
+    report.cpu = work.cpu();
+    if (report.internal_error.empty()) report.internal_error = work.internal_error();
+    loop.remove_signal_handler(SIGINT);
+    loop.remove_signal_handler(SIGTERM);
+    return report;
+}
+
+// The parent of --workers: merges what they reported, names the ones that failed.
+void merge_workers(const stress::WorkerPool& pool, stress::Report& report, std::string& internal_error) {
+    for (const auto& o : pool.outcomes()) {
+        if (o.report) {
+            stress::merge_into(report.run, o.report->run);
+            report.client_cpu.user_s += o.report->cpu.user_s;
+            report.client_cpu.sys_s += o.report->cpu.sys_s;
+            if (internal_error.empty() && !o.report->internal_error.empty())
+                internal_error = fmt::format("worker {}: {}", o.share.index, o.report->internal_error);
+        } else {
+            // Its connections count as requested and not made.
+            report.run.conns_requested += o.share.conns;
+        }
+        if (!o.failure.empty())
+            report.worker_failures.push_back(fmt::format("worker {} (pid {}, connections {}-{}) {}", o.share.index,
+                                                         o.pid, o.share.first, o.share.first + o.share.conns - 1,
+                                                         o.failure));
+    }
+}
+
 int run(const Options& opt) {
     const Clock::time_point deadline = Clock::now() + opt.timeout;
     const std::string backend = opt.backend.empty() ? iomux::default_backend() : opt.backend;
     check_backend("--backend", backend);
     if (!opt.spawn_backend.empty()) check_backend("--spawn-server", opt.spawn_backend);
-    const iomux::tools::FdLimit fd_limit = iomux::tools::ensure_fd_limit(opt.conns + iomux::tools::kFdReserve);
-    if (!fd_limit.enough()) throw Impossible(iomux::tools::fd_limit_advice(fd_limit, opt.conns));
+    const iomux::tools::FdLimit fd_limit = check_fd_limit(opt);
     check_port_range(opt);
-
-    // Declared before the server and the workload, so it outlives both (they remove their
-    // callbacks from it when destroyed, on every path out of here).
-    iomux::Reactor loop(backend);
 
     // Started after the fd limit was raised: it inherits it.
     std::optional<stress::ServerProcess> server;
@@ -83,57 +147,53 @@ int run(const Options& opt) {
     }
     const std::string host = server ? server->host() : opt.host;
     const std::uint16_t port = server ? server->port() : opt.port;
-    sockaddr_in address;
+
+    stress::RunPlan plan;
+    plan.backend = backend;
     try {
-        address = stress::make_address(host, port);
+        plan.engine.server = stress::make_address(host, port);
     } catch (const std::invalid_argument& e) {
         throw UsageError(fmt::format("--host: {}", e.what()));
     }
+    plan.engine.conns = opt.conns;
+    plan.engine.source_addrs = opt.source_addrs;
+    plan.engine.connect_window = opt.connect_window;
+    plan.engine.connect_attempts = opt.connect_attempts;
+    plan.engine.deadline = deadline;
+    plan.engine.check_connect_at_once = !opt.connect_via_reactor;
+    plan.engine.abortive_close = opt.abortive_close;
+    plan.threads = opt.threads;
+    if (opt.mode == Options::Mode::sustained) {
+        plan.sustained = true;
+        plan.engine.nodelay = true;  // several small messages in flight must not wait for ACKs
+        plan.sustained_params.active = opt.active;
+        plan.sustained_params.msg_size = opt.msg_size;
+        plan.sustained_params.depth = opt.depth;
+        plan.sustained_params.duration = std::chrono::duration_cast<Clock::duration>(opt.duration);
+        plan.sustained_params.rate = opt.rate;
+    }
 
+    // Forked before this process has a reactor or a thread: each worker starts clean.
+    std::optional<stress::WorkerPool> pool;
+    if (opt.workers > 0)
+        pool.emplace(opt.workers, opt.conns, [&plan, workers = opt.workers](const stress::WorkerPool::Share& share) {
+            return run_worker(stress::share_of(plan, share.index, workers));
+        });
+
+    // Declared before the workload, so it outlives it (the workload removes its callbacks
+    // from it when destroyed, on every path out of here).
+    iomux::Reactor loop(backend);
     std::string internal_error;
-    loop.set_exception_handler([&](int fd, std::exception_ptr e) {
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-            if (internal_error.empty()) internal_error = fmt::format("internal error in a callback (fd {}): {}", fd, ex.what());
-        } catch (...) {
-            if (internal_error.empty()) internal_error = "internal error: unknown exception in a callback";
-        }
-        loop.stop();
-    });
+    record_callback_errors(loop, internal_error);
     if (server) server->attach(loop);
 
-    const auto style = opt.json || !opt.progress ? stress::Progress::Style::off
-                       : ::isatty(STDOUT_FILENO) ? stress::Progress::Style::bar
-                                                 : stress::Progress::Style::lines;
+    // A bar redraws itself from this loop, reading the workload's counters: one thread only.
+    const bool lone_thread = opt.threads == 1 && !pool;
+    const auto style = opt.json || !opt.progress || pool           ? stress::Progress::Style::off
+                       : ::isatty(STDOUT_FILENO) && lone_thread ? stress::Progress::Style::bar
+                                                                  : stress::Progress::Style::lines;
     stress::Progress progress(loop, style);
-
-    stress::EngineConfig config;
-    config.server = address;
-    config.conns = opt.conns;
-    config.source_addrs = opt.source_addrs;
-    config.connect_window = opt.connect_window;
-    config.connect_attempts = opt.connect_attempts;
-    config.deadline = deadline;
-    config.check_connect_at_once = !opt.connect_via_reactor;
-    config.abortive_close = opt.abortive_close;
-    stress::StageClock::Probe server_cpu;
-    if (server) server_cpu = [pid = server->pid()] { return iomux::tools::precise_cpu_s(pid); };
-    std::unique_ptr<stress::Workload> work;
-    if (opt.mode == Options::Mode::sustained) {
-        config.nodelay = true;  // several small messages in flight must not wait for ACKs
-        stress::SustainedParams params;
-        params.active = opt.active;
-        params.msg_size = opt.msg_size;
-        params.depth = opt.depth;
-        params.duration = std::chrono::duration_cast<Clock::duration>(opt.duration);
-        params.rate = opt.rate;
-        work = std::make_unique<stress::Sustained>(loop, config, progress, params, server_cpu);
-    } else {
-        work = std::make_unique<stress::Scenario>(loop, config, progress, server_cpu);
-    }
-    loop.add_signal_handler(SIGINT, [&] { work->interrupt(); });
-    loop.add_signal_handler(SIGTERM, [&] { work->interrupt(); });
+    if (server && !pool) plan.server_cpu = [pid = server->pid()] { return iomux::tools::tree_cpu_s(pid); };
 
     stress::Report report;
     report.host = host;
@@ -142,12 +202,28 @@ int run(const Options& opt) {
     report.source_addrs = opt.source_addrs;
     report.timeout_s = std::chrono::duration<double>(opt.timeout).count();
     report.fd_limit = fd_limit;
+    report.threads = opt.threads;
+    report.workers = opt.workers;
 
-    const iomux::tools::CpuTimes cpu_before = iomux::tools::self_cpu();
-    const auto server_before = server ? iomux::tools::sample_process(server->pid()) : std::nullopt;
-    report.run = work->run();
-    report.client_cpu = iomux::tools::self_cpu() - cpu_before;
-    const auto server_after = server ? iomux::tools::sample_process(server->pid()) : std::nullopt;
+    // The server's whole tree: an echo_server with --workers holds its connections in children.
+    const auto server_before = server ? iomux::tools::sample_tree(server->pid()) : std::nullopt;
+    std::optional<stress::LocalRun> work;
+    if (pool) {
+        loop.add_signal_handler(SIGINT, [&] { pool->stop(); });
+        loop.add_signal_handler(SIGTERM, [&] { pool->stop(); });
+        // The workers keep the run's deadline themselves; this one is for a worker that
+        // does not.
+        pool->collect(loop, deadline + std::chrono::seconds(10));
+        merge_workers(*pool, report, internal_error);
+    } else {
+        work.emplace(loop, plan, progress);
+        loop.add_signal_handler(SIGINT, [&] { work->interrupt(); });
+        loop.add_signal_handler(SIGTERM, [&] { work->interrupt(); });
+        report.run = work->run();
+        report.client_cpu = work->cpu();
+        if (internal_error.empty()) internal_error = work->internal_error();
+    }
+    const auto server_after = server ? iomux::tools::sample_tree(server->pid()) : std::nullopt;
 
     if (server) {
         stress::ServerFigures s;
@@ -169,6 +245,7 @@ int run(const Options& opt) {
     loop.remove_signal_handler(SIGINT);
     loop.remove_signal_handler(SIGTERM);
     work.reset();
+    pool.reset();
     if (server) {
         server->detach();
         const auto exit = server->stop();

@@ -64,6 +64,13 @@ connection and wait for every full reply.
                          same server port within a minute pay more per connect
   --timeout SECONDS      everything must be done by then (default 60; sustained mode:
                          --duration + 60)
+  --threads N            N reactors on N threads, the connections split among them;
+                         in the scenario all threads finish a message before any
+                         sends the next (default 1)
+  --workers N            N worker processes, each with its share of the connections
+                         and its own open-file limit (one process may hold only so
+                         many fds: more connections need more workers; the tool says
+                         how many); the parent merges their results
 
 Sustained mode (--mode sustained, or any of these options):
   --mode scenario|sustained
@@ -140,6 +147,10 @@ Options parse_options(std::span<const char* const> args) {
         } else if (arg == "--abortive-close") {
             no_value();
             o.abortive_close = true;
+        } else if (arg == "--threads") {
+            o.threads = parse_integer<std::uint32_t>(arg, take(), 1, 256);
+        } else if (arg == "--workers") {
+            o.workers = parse_integer<std::uint32_t>(arg, take(), 1, 256);
         } else if (arg == "--timeout") {
             timeout = parse_seconds(arg, take(), 86400);
         } else if (arg == "--mode") {
@@ -199,6 +210,11 @@ Options parse_options(std::span<const char* const> args) {
     } else {
         o.timeout = o.mode == Options::Mode::sustained ? o.duration + std::chrono::seconds(60) : std::chrono::seconds(60);
     }
+    if (o.threads > o.conns) throw UsageError(fmt::format("--threads {} is more than --conns {}", o.threads, o.conns));
+    if (o.workers > o.conns) throw UsageError(fmt::format("--workers {} is more than --conns {}", o.workers, o.conns));
+    if (std::uint64_t{o.threads} * std::max<std::uint32_t>(o.workers, 1) > o.conns)
+        throw UsageError(fmt::format("--threads {} in each of --workers {} is more threads than --conns {}", o.threads,
+                                     o.workers, o.conns));
     if (!o.spawn_backend.empty() && port_given)
         throw UsageError("--port and --spawn-server exclude each other: the spawned server picks its own port");
     if (o.spawn_backend.empty() && (!o.server_path.empty() || !o.server_args.empty()))

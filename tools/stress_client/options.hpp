@@ -25,8 +25,10 @@ struct Options {
     std::uint32_t source_addrs = 0;
     std::uint32_t connect_window = 512;
     std::uint32_t connect_attempts = 8;
-    bool connect_via_reactor = false;
-    bool abortive_close = false;  // RST at the end: no TIME_WAIT  // no TCP_INFO shortcut: every handshake waits in the loop
+    bool connect_via_reactor = false;  // no connect() shortcut: every handshake waits in the loop
+    bool abortive_close = false;  // RST at the end: no TIME_WAIT
+    std::uint32_t threads = 1;    // reactors (threads) per process
+    std::uint32_t workers = 0;    // 0: no worker processes, this one does the work
     std::chrono::nanoseconds timeout{0};  // 0 until parsed: 60 s, or duration + 60 s sustained
 
     // Sustained mode.

@@ -42,7 +42,7 @@ double per_conn_bytes(const ServerFigures& s, std::uint32_t conns) {
 }  // namespace
 
 std::vector<std::string> Report::problems() const {
-    std::vector<std::string> out;
+    std::vector<std::string> out = worker_failures;
     if (!run.abort_reason.empty()) out.push_back(run.abort_reason);
     if (run.conns_made < run.conns_requested)
         out.push_back(fmt::format("made only {} of {} connections: {}", run.conns_made, run.conns_requested,
@@ -71,6 +71,9 @@ std::string format_table(const Report& r) {
     line("stress_client: {} connection{} to {}:{} ({} mode), client backend {}{}", run.conns_requested,
          run.conns_requested == 1 ? "" : "s", r.host, r.port, run.mode, r.backend,
          r.source_addrs ? fmt::format(", {} source addresses", r.source_addrs) : "");
+    if (r.workers > 0 || r.threads > 1)
+        line("{} worker process{}, {} thread{} each", std::max<std::uint32_t>(r.workers, 1), r.workers > 1 ? "es" : "",
+             r.threads, r.threads == 1 ? "" : "s");
     if (r.server) line("server: {} (pid {})", r.server->command, r.server->pid);
     line("");
     const bool server_cpu = r.server && r.server->sampled;
@@ -139,6 +142,11 @@ std::string format_json(const Report& r) {
     j.field("backend", r.backend);
     j.field("source_addrs", r.source_addrs);
     j.field("timeout_s", r.timeout_s);
+    j.field("threads", r.threads);
+    j.field("workers", r.workers);
+    j.begin_array("worker_failures");
+    for (const std::string& f : r.worker_failures) j.field("", f);
+    j.end_array();
     j.field("conns_requested", run.conns_requested);
     j.field("conns_made", run.conns_made);
     j.field("connect_attempts", run.connect_attempts);

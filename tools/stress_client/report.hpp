@@ -38,6 +38,9 @@ struct Report {
     RunResult run;
     iomux::tools::CpuTimes client_cpu;  // during the run, like the server's
     std::optional<ServerFigures> server;
+    std::uint32_t threads = 1;      // per process
+    std::uint32_t workers = 0;      // processes; 0: this one alone
+    std::vector<std::string> worker_failures;  // "worker 2 (pid 123, connections 5000-7499): killed by SIGKILL ..."
 
     // Everything that went wrong, one sentence each; empty when the run passed.
     std::vector<std::string> problems() const;

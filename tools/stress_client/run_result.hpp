@@ -66,6 +66,12 @@ struct RunResult {
 // What the engine counted, into result; end is when the workload finished (or stopped).
 void take_engine_figures(const LoadEngine& engine, Clock::time_point end, RunResult& result);
 
+// Adds a part of a run (a thread's or a worker's share of the connections) to total:
+// counts and histograms add up, times are the longest, stages pair up by position (wall
+// the longest, CPU summed, the server's CPU taken from the first part that has it), and
+// the first abort reason wins.
+void merge_into(RunResult& total, const RunResult& part);
+
 inline double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 }  // namespace stress

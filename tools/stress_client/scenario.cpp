@@ -7,53 +7,56 @@ namespace {
 
 std::int64_t now_ns() { return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count(); }
 
+EngineConfig reading_on_demand(EngineConfig config) {
+    config.read_on_demand = true;
+    return config;
+}
+
 }  // namespace
 
-Scenario::Scenario(iomux::Reactor& loop, const EngineConfig& config, Progress& progress,
-                   StageClock::Probe server_cpu, std::vector<std::string> messages)
+Scenario::Scenario(iomux::Reactor& loop, EngineConfig config, StageBarrier& stages, std::vector<std::string> messages)
     : loop_(loop),
-      progress_(progress),
+      stages_(stages),
       content_(std::move(messages)),
-      engine_(loop, config, content_, *this),
-      clock_(std::move(server_cpu)),
+      engine_(loop, reading_on_demand(config), content_, *this),
       waiting_(config.conns, 0),
       sent_at_(config.conns, 0) {}
+
+Scenario::~Scenario() { leave_barrier(); }
 
 RunResult Scenario::run() {
     result_.mode = "scenario";
     result_.messages_expected = std::uint64_t{engine_.size()} * content_.size();
-    progress_.begin("connect", [this] {
-        return std::pair<std::uint64_t, std::uint64_t>{engine_.connected() + engine_.connect_failed(), engine_.size()};
-    });
-    stage_open_ = true;
-    clock_.start();
+    stages_.begin("connect", [this] { return progress(); });
     engine_.start();
     loop_.run();
     const Clock::time_point end = finished_at_ != Clock::time_point{} ? finished_at_ : Clock::now();
-    if (stage_open_) {
-        progress_.end(engine_.expired() ? "the deadline (--timeout) passed" : "stopped");
-        stage_open_ = false;
-    }
+    leave_barrier();
     take_engine_figures(engine_, end, result_);
-    if (result_.stages.empty() || result_.stages.front().name != "connect") {
-        StageResult connect{"connect", engine_.size(), engine_.connected(), result_.connect_wall_s};
-        clock_.lap(connect);
-        result_.stages.insert(result_.stages.begin(), connect);
-    }
     return std::move(result_);
 }
 
+void Scenario::leave_barrier() {
+    if (!in_barrier_) return;
+    in_barrier_ = false;
+    stages_.leave(&loop_);
+}
+
+// (settled, expected) in the current stage, for the progress bar.
+std::pair<std::uint64_t, std::uint64_t> Scenario::progress() const {
+    if (phase_ == kNone) return {engine_.connected() + engine_.connect_failed(), engine_.size()};
+    return {in_phase_ - pending_, in_phase_};
+}
+
 void Scenario::connect_done() {
-    const double wall = seconds(engine_.connect_done_at() - engine_.started_at());
-    StageResult& stage = result_.stages.emplace_back(StageResult{"connect", engine_.size(), engine_.connected(), wall});
-    clock_.lap(stage);
-    progress_.end(fmt::format("{} of {} connected in {:.3f} s", engine_.connected(), engine_.size(), wall));
-    stage_open_ = false;
-    if (!any_open()) {
-        finished_at_ = Clock::now();
-        return engine_.finish();
-    }
-    start_phase(0);
+    const bool go_on = any_open();
+    in_barrier_ = go_on;
+    stages_.arrive(loop_, engine_.size(), engine_.connected(), "message 1",
+                   go_on ? std::function<void()>([this] { start_phase(0); }) : std::function<void()>(),
+                   [this] { return progress(); });
+    if (go_on) return;
+    finished_at_ = Clock::now();
+    engine_.finish();
 }
 
 bool Scenario::any_open() const {
@@ -63,13 +66,13 @@ bool Scenario::any_open() const {
 }
 
 void Scenario::start_phase(std::size_t k) {
+    if (engine_.stopping()) return;
     phase_ = k;
-    phase_started_ = Clock::now();
     pending_ = in_phase_ = verified_in_phase_ = 0;
     const std::string& message = content_.message(k);
     // Sending may fail a connection on the spot (reset); it then settles its reply at once,
     // and the phase must not end before every connection had its turn.
-    starting_ = true;
+    passing_ = true;
     for (std::uint32_t c = 0; c < engine_.size(); ++c) {
         if (!engine_.is_open(c)) continue;
         waiting_[c] = 1;
@@ -78,11 +81,24 @@ void Scenario::start_phase(std::size_t k) {
         sent_at_[c] = now_ns();
         engine_.send(c, message.size());
     }
-    starting_ = false;
-    progress_.begin(fmt::format("message {} ({} bytes)", k + 1, message.size()), [this] {
-        return std::pair<std::uint64_t, std::uint64_t>{in_phase_ - pending_, in_phase_};
-    });
-    stage_open_ = true;
+    read_next_ = 0;
+    read_pass();
+}
+
+// Reads the replies in the order the messages went out, which is the order an echo server
+// answers them in. Stops at the first one that has not arrived: it is watched from now
+// on, and when it completes (or fails) the pass goes on from the next connection.
+void Scenario::read_pass() {
+    if (engine_.stopping()) return;
+    passing_ = true;
+    while (read_next_ < engine_.size()) {
+        const std::uint32_t c = read_next_++;
+        if (waiting_[c] && engine_.receive(c) && waiting_[c]) {
+            stalled_on_ = c;
+            return;
+        }
+    }
+    passing_ = false;
     if (pending_ == 0) phase_done();
 }
 
@@ -90,23 +106,26 @@ void Scenario::received(std::uint32_t c, std::uint64_t, std::uint64_t after) {
     // The engine verified every byte against what was sent, so the reply is complete
     // exactly when the stream reaches the end of this message.
     if (!waiting_[c] || after < content_.end_of(phase_)) return;
-    waiting_[c] = 0;
     result_.latency.record(now_ns() - sent_at_[c]);
     ++verified_in_phase_;
     ++result_.messages_verified;
-    reply_settled();
+    settled(c);
 }
 
 void Scenario::failed(std::uint32_t c) {
-    if (!waiting_[c]) return;
-    waiting_[c] = 0;
-    reply_settled();
+    if (waiting_[c]) settled(c);
 }
 
-void Scenario::reply_settled() {
-    if (--pending_ > 0 || starting_) return;
-    // From the next iteration, not from inside this connection's callback.
-    loop_.call_soon([this] { phase_done(); });
+void Scenario::settled(std::uint32_t c) {
+    waiting_[c] = 0;
+    --pending_;
+    // Both from the next iteration, not from inside this connection's callback.
+    if (c == stalled_on_) {
+        stalled_on_ = kNoConn;
+        loop_.call_soon([this] { read_pass(); });
+    } else if (pending_ == 0 && !passing_) {
+        loop_.call_soon([this] { phase_done(); });
+    }
 }
 
 bool Scenario::partial_reply(std::uint32_t c) const {
@@ -115,15 +134,14 @@ bool Scenario::partial_reply(std::uint32_t c) const {
 
 void Scenario::phase_done() {
     if (engine_.stopping()) return;
-    const Clock::time_point now = Clock::now();
-    const double wall = seconds(now - phase_started_);
-    StageResult& stage = result_.stages.emplace_back(
-        StageResult{fmt::format("message {}", phase_ + 1), in_phase_, verified_in_phase_, wall});
-    clock_.lap(stage);
-    progress_.end(fmt::format("{} of {} replies verified in {:.3f} s", verified_in_phase_, in_phase_, wall));
-    stage_open_ = false;
-    if (phase_ + 1 < content_.size() && any_open()) return start_phase(phase_ + 1);
-    finished_at_ = now;
+    const bool go_on = phase_ + 1 < content_.size() && any_open();
+    in_barrier_ = go_on;
+    const std::size_t next = phase_ + 1;
+    stages_.arrive(loop_, in_phase_, verified_in_phase_, fmt::format("message {}", next + 1),
+                   go_on ? std::function<void()>([this, next] { start_phase(next); }) : std::function<void()>(),
+                   [this] { return progress(); });
+    if (go_on) return;
+    finished_at_ = Clock::now();
     engine_.finish();
 }
 

@@ -2,6 +2,14 @@
 // turn, send it on every connection and wait until every connection has its full echo
 // back (a barrier per message, as the material's send-all / recv-all loops), verified byte
 // for byte, however many pieces it arrives in.
+//
+// Each message is two passes, as in the material: a send pass over every connection, then
+// a read pass that reads each reply directly (LoadEngine::receive) instead of waiting to be
+// told it is there. When a reply has not arrived yet the pass stops on that connection and
+// waits for it in the reactor, which gives the server time to get ahead, and then goes on:
+// against a local server most connections are never registered with the poller at all.
+// With --threads, one Scenario per thread, each with its share of the connections, all
+// meeting at the same StageBarrier.
 #pragma once
 
 #include <cstdint>
@@ -10,8 +18,7 @@
 
 #include "histogram.hpp"
 #include "load_engine.hpp"
-#include "progress.hpp"
-#include "stage_clock.hpp"
+#include "stage_barrier.hpp"
 #include "stream_content.hpp"
 #include "workload.hpp"
 
@@ -19,9 +26,13 @@ namespace stress {
 
 class Scenario final : public Workload, private LoadEngine::Driver {
 public:
-    Scenario(iomux::Reactor& loop, const EngineConfig& config, Progress& progress, StageClock::Probe server_cpu = {},
+    // config.read_on_demand is set here: the read pass relies on it.
+    Scenario(iomux::Reactor& loop, EngineConfig config, StageBarrier& stages,
              std::vector<std::string> messages = kMaterialMessages);
+    // Leaves the barrier if run() did not (an exception): the other threads go on.
+    ~Scenario() override;
 
+    // Returns this party's figures; the stages are the barrier's.
     RunResult run() override;
     void interrupt() override { engine_.interrupt(); }
 
@@ -32,24 +43,29 @@ private:
     bool partial_reply(std::uint32_t conn) const override;
 
     void start_phase(std::size_t k);
-    void reply_settled();
+    void read_pass();
+    void settled(std::uint32_t conn);
     void phase_done();
+    void leave_barrier();
     bool any_open() const;
+    std::pair<std::uint64_t, std::uint64_t> progress() const;
 
     iomux::Reactor& loop_;
-    Progress& progress_;
+    StageBarrier& stages_;
     MessageSequence content_;
     LoadEngine engine_;
     RunResult result_;
-    StageClock clock_;
 
     static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+    static constexpr std::uint32_t kNoConn = UINT32_MAX;
     std::size_t phase_ = kNone;
-    bool starting_ = false;     // start_phase() is still sending: no phase end yet
-    bool stage_open_ = false;   // a progress stage awaits its end()
-    std::uint64_t pending_ = 0; // replies of this phase not yet settled (verified or failed)
+    bool passing_ = false;       // the send or read pass is not through yet: no phase end
+    bool in_barrier_ = true;     // the barrier counts on us (until we finish or stop)
+    std::uint32_t read_next_ = 0;          // where the read pass goes on
+    std::uint32_t stalled_on_ = kNoConn;   // the connection the read pass waits for
+    std::uint64_t pending_ = 0;  // replies of this phase not yet settled (verified or failed)
     std::uint64_t in_phase_ = 0, verified_in_phase_ = 0;
-    Clock::time_point phase_started_, finished_at_;
+    Clock::time_point finished_at_;
     // Per connection: is its reply to the current message outstanding, and when was the
     // message sent (ns on the steady clock). 9 bytes per connection.
     std::vector<std::uint8_t> waiting_;

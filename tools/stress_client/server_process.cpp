@@ -17,19 +17,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "wait_status.hpp"
+
 namespace stress {
-namespace {
-
-std::string describe_status(int status) {
-    if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
-    if (WIFSIGNALED(status)) {
-        const char* name = ::sigabbrev_np(WTERMSIG(status));
-        return fmt::format("killed by SIG{}", name ? name : std::to_string(WTERMSIG(status)).c_str());
-    }
-    return fmt::format("ended with wait status {}", status);
-}
-
-}  // namespace
 
 std::string default_server_path() {
     std::error_code ec;
@@ -116,7 +106,7 @@ ServerProcess::ServerProcess(const std::string& path, const std::vector<std::str
         throw std::runtime_error(fmt::format("{} announced port 0", command_line_));
     }
     ::fcntl(out_.get(), F_SETFL, ::fcntl(out_.get(), F_GETFL) | O_NONBLOCK);
-    if (auto s = iomux::tools::sample_process(pid_)) start_rss_kib_ = s->rss_kib;
+    if (auto s = iomux::tools::sample_tree(pid_)) start_rss_kib_ = s->rss_kib;
 }
 
 ServerProcess::~ServerProcess() {
@@ -130,8 +120,10 @@ void ServerProcess::attach(iomux::Reactor& loop) {
         std::array<char, 4096> buf;
         const ssize_t n = ::read(out_.get(), buf.data(), buf.size());
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) detach();  // it closed its stdout
-        // A full buffer may leave more: one more turn, for epoll-et.
-        else if (n == static_cast<ssize_t>(buf.size())) loop_->keep_ready(out_.get(), iomux::EVENT_READ);
+        // There may be more, or an end of file that makes no edge of its own on epoll-et:
+        // one more turn.
+        else if (n > 0 && (n == static_cast<ssize_t>(buf.size()) || loop_->edge_triggered()))
+            loop_->keep_ready(out_.get(), iomux::EVENT_READ);
     });
 }
 
@@ -142,7 +134,7 @@ void ServerProcess::detach() {
 
 void ServerProcess::reap(int status) {
     reaped_ = true;
-    how_ = describe_status(status);
+    how_ = describe_wait_status(status);
     clean_ = (WIFEXITED(status) && WEXITSTATUS(status) == 0) || (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
 }
 

@@ -35,7 +35,8 @@ public:
     const std::string& host() const noexcept { return host_; }
     std::uint16_t port() const noexcept { return port_; }
     const std::string& command_line() const noexcept { return command_line_; }
-    // Its memory right after it said it listens: the baseline for memory per connection.
+    // Its memory (with its children's) right after it said it listens: the baseline for
+    // memory per connection.
     std::uint64_t start_rss_kib() const noexcept { return start_rss_kib_; }
 
     // Drains its stdout from now on; detach() before the reactor goes away.

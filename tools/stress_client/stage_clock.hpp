@@ -16,7 +16,11 @@ class StageClock {
 public:
     // server_cpu: the server's CPU seconds so far, or nullopt (none, or gone).
     using Probe = std::function<std::optional<double>()>;
-    explicit StageClock(Probe server_cpu = {}) : server_cpu_(std::move(server_cpu)) {}
+    // Whose CPU is "ours": the whole process, or only the calling thread (one of several
+    // --threads, each timing its own stages; their figures are summed afterwards).
+    enum class Scope { process, thread };
+    explicit StageClock(Probe server_cpu = {}, Scope scope = Scope::process)
+        : server_cpu_(std::move(server_cpu)), scope_(scope) {}
 
     // The first stage starts now.
     void start();
@@ -24,7 +28,10 @@ public:
     void lap(StageResult& stage);
 
 private:
+    iomux::tools::CpuTimes ours() const;
+
     Probe server_cpu_;
+    Scope scope_;
     iomux::tools::CpuTimes self_;
     std::optional<double> server_;
 };

@@ -12,13 +12,13 @@ constexpr auto kTick = std::chrono::milliseconds(1);
 }  // namespace
 
 Sustained::Sustained(iomux::Reactor& loop, const EngineConfig& config, Progress& progress, SustainedParams params,
-                     StageClock::Probe server_cpu)
+                     StageClock::Probe server_cpu, StageClock::Scope cpu_scope)
     : loop_(loop),
       progress_(progress),
       params_(params),
       engine_(loop, config, content_, *this),
       lane_of_(config.conns, kIdle),
-      clock_(std::move(server_cpu)) {}
+      clock_(std::move(server_cpu), cpu_scope) {}
 
 Sustained::~Sustained() {
     stop_timer_.cancel();

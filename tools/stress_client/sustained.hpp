@@ -37,7 +37,7 @@ struct SustainedParams {
 class Sustained final : public Workload, private LoadEngine::Driver {
 public:
     Sustained(iomux::Reactor& loop, const EngineConfig& config, Progress& progress, SustainedParams params,
-              StageClock::Probe server_cpu = {});
+              StageClock::Probe server_cpu = {}, StageClock::Scope cpu_scope = StageClock::Scope::process);
     ~Sustained() override;
 
     RunResult run() override;

@@ -1,0 +1,26 @@
+// What a --workers process sends its parent over a pipe when it is done: its RunResult,
+// its CPU time and any internal error, as lines of text (one record a line, fields
+// separated by spaces, free text last), with the latency histogram's buckets so that the
+// parent merges histograms rather than percentiles.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/process_stats.hpp"
+#include "run_result.hpp"
+
+namespace stress {
+
+struct WorkerReport {
+    RunResult run;
+    iomux::tools::CpuTimes cpu;   // the worker's own, over its run
+    std::string internal_error;   // an exception that escaped a callback, or empty
+};
+
+std::string encode(const WorkerReport& report);
+// Throws std::invalid_argument when text is not a whole report (a worker that died while
+// writing it leaves no "end" line).
+WorkerReport decode(std::string_view text);
+
+}  // namespace stress
