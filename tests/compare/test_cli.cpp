@@ -175,3 +175,21 @@ TEST_CASE("peer echo servers (when built) echo what the stress client sends") {
     CHECK(rows_with_positive(report, "echo", "msgs_per_s") == expected);
     CHECK(rows_with_positive(report, "connect", "wall_s") == expected);
 }
+
+TEST_CASE("scaling: one loop, loops on threads and pre-forked workers, each measured whole") {
+    const auto r = run_compare({"scaling", "--backends", "epoll", "--no-peers", "--scaling-conns", "60", "--duration", "0.4",
+                                "--repeat", "1", "--json", "--quiet"});
+    const JsonValue report = parse_report(r);
+    const std::multiset<std::string> rows{"bare-epoll", "epoll", "epoll threads=2", "epoll workers=2"};
+    CHECK(rows_with_positive(report, "scaling", "msgs_per_s") == rows);
+    // The workers' parent only supervises: its CPU alone would be about 0. The figure must
+    // count the workers (and every thread), as it does for the one-loop server.
+    CHECK(rows_with_positive(report, "scaling", "server_traffic_cpu_s") == rows);
+    double one_loop = 0, workers = 0;
+    for (const JsonValue& row : report.get("rows")->array()) {
+        const double cpu = row.at_path("figures.server_traffic_cpu_s")->get("median")->number();
+        if (row.get("backend")->string() == "epoll") one_loop = cpu;
+        if (row.get("backend")->string() == "epoll workers=2") workers = cpu;
+    }
+    CHECK(workers > 0.3 * one_loop);
+}

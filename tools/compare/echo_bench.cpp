@@ -34,8 +34,8 @@ std::string tail(const std::string& text, std::size_t max = 300) {
 
 class ServerUnderTest {
 public:
-    ServerUnderTest(const std::string& backend, const LoadSetup& setup)
-        : process_(command(backend, setup.programs), SpawnOptions{setup.placement.server_cpu, true, false}),
+    ServerUnderTest(const std::string& backend, const LoadSetup& setup, const std::vector<std::string>& extra_args = {})
+        : process_(command(backend, setup.programs, extra_args), SpawnOptions{setup.placement.server_cpu, true, false}),
           backend_(backend) {
         if (const auto port = process_.read_listening_port(seconds(10))) {
             port_ = *port;
@@ -47,7 +47,7 @@ public:
 
     std::uint16_t port() const { return port_; }
     pid_t pid() const { return process_.pid(); }
-    double cpu() const { return tools::cpu_seconds(pid()).value_or(0); }
+    double cpu() const { return tools::tree_cpu_s(pid()).value_or(0); }
     double peak_rss_mib() const { return tools::peak_rss_mib(pid()).value_or(0); }
 
     // SIGTERM, as a user stops it; it must exit 0 on its own within 10 s.
@@ -58,10 +58,14 @@ public:
     }
 
 private:
-    static std::vector<std::string> command(const std::string& backend, const Binaries& programs) {
-        if (backend == kBareEpoll) return {programs.bare_echo, "--port", "0"};
-        if (is_peer(backend)) return {programs.peer_echo(backend), "--port", "0"};
-        return {programs.echo_server, "--port", "0", "--backend", backend};
+    static std::vector<std::string> command(const std::string& backend, const Binaries& programs,
+                                            const std::vector<std::string>& extra_args) {
+        std::vector<std::string> argv;
+        if (backend == kBareEpoll) argv = {programs.bare_echo, "--port", "0"};
+        else if (is_peer(backend)) argv = {programs.peer_echo(backend), "--port", "0"};
+        else argv = {programs.echo_server, "--port", "0", "--backend", backend};
+        argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+        return argv;
     }
 
     ChildProcess process_;
@@ -104,8 +108,8 @@ ClientOutcome drive(ServerUnderTest& server, std::vector<std::string> args, doub
     const auto start = Clock::now();
     ChildProcess client(argv, SpawnOptions{setup.placement.load_cpu, true, true});
     const auto sample = [&] {
-        // schedstat's nanoseconds, not stat's 10 ms ticks: only to split a run into its traffic window.
-        if (const auto c = tools::precise_cpu_s(server.pid()))
+        // schedstat's nanoseconds over every thread and worker, not stat's 10 ms ticks.
+        if (const auto c = tools::tree_cpu_s(server.pid()))
             outcome.samples.push_back({std::chrono::duration<double>(Clock::now() - start).count(), *c});
     };
     sample();
@@ -142,7 +146,7 @@ double number_at(const JsonValue& json, std::string_view path) {
 }  // namespace
 
 EchoRun run_echo(const std::string& backend, const EchoCase& c, const LoadSetup& setup) {
-    ServerUnderTest server(backend, setup);
+    ServerUnderTest server(backend, setup, c.server_args);
     std::vector<std::string> args{"--mode", "sustained", "--conns", std::to_string(c.conns),
                                   "--active", std::to_string(c.active), "--msg-size", std::to_string(c.msg_size),
                                   "--depth", std::to_string(c.depth), "--duration", fmt::format("{}", c.duration_s)};
@@ -150,6 +154,7 @@ EchoRun run_echo(const std::string& backend, const EchoCase& c, const LoadSetup&
         args.emplace_back("--rate");
         args.push_back(fmt::format("{}", c.rate));
     }
+    args.insert(args.end(), c.client_args.begin(), c.client_args.end());
     const ClientOutcome out = drive(server, args, c.duration_s, setup);
     server.stop();
 

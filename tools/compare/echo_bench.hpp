@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "binaries.hpp"
 #include "placement.hpp"
@@ -29,12 +30,14 @@ struct LoadSetup {
 struct EchoCase {
     std::size_t conns = 0, active = 0, msg_size = 64, depth = 1;
     double duration_s = 2, rate = 0;
+    std::vector<std::string> server_args = {};  // e.g. {"--threads", "2"}
+    std::vector<std::string> client_args = {};
 };
 
 struct EchoRun {
     double msgs_per_s = 0;
     double p99_us = 0;
-    double server_cpu_s = 0;         // utime+stime over the client's whole run (/proc/PID/stat)
+    double server_cpu_s = 0;         // CPU of every server thread and worker over the client's whole run
     double server_window_cpu_s = 0;  // of that, during the traffic window alone (sampled)
     double window_s = 0;             // the traffic window the client reports
     double server_peak_rss_mib = 0;  // VmHWM

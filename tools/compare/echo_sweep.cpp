@@ -57,7 +57,7 @@ void run_echo_workload(Context& ctx) {
     if (plan.rows.empty()) return;
     ctx.note(fmt::format("echo: {}-byte messages, depth {}, {} s of traffic per run; the load generator runs on epoll; {}",
                          o.msg_size, o.depth, o.duration, plan.setup.placement.describe()));
-    ctx.note("echo: srv CPU (run) is utime+stime from /proc/PID/stat over the whole client run (connect, traffic, close); "
+    ctx.note("echo: srv CPU (run) is the CPU time of every server thread and worker (/proc schedstat) over the whole client run (connect, traffic, close); "
              "srv CPU (traffic) is the part inside the client's traffic window");
     for (const SweepCase& c : cases(o)) {
         for (std::size_t run = 0; run < o.repeat; ++run) {

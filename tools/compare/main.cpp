@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <system_error>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -41,9 +42,24 @@ struct Chosen {
     std::vector<std::string> backends, peers;
 };
 
+// The backends this build has that the kernel also lets us create; a refused one (io_uring
+// under kernel.io_uring_disabled or a seccomp filter) is a note with the reason, not a row.
+std::vector<std::string> usable_backends(Report& report) {
+    std::vector<std::string> usable;
+    for (const std::string& name : iomux::backend_names()) {
+        try {
+            iomux::make_poller(name);
+            usable.push_back(name);
+        } catch (const std::system_error& e) {
+            report.notes.push_back(fmt::format("backend '{}' skipped: {}", name, e.what()));
+        }
+    }
+    return usable;
+}
+
 // --backends names iomux backends and peers alike; a name this build lacks is a note.
 Chosen resolve_backends(const Options& o, Report& report) {
-    const std::vector<std::string> built = iomux::backend_names();
+    const std::vector<std::string> built = usable_backends(report);
     const std::vector<std::string> peers = peer_names();
     if (o.backends.empty()) return {built, o.peers ? peers : std::vector<std::string>{}};
     Chosen chosen;
@@ -102,6 +118,7 @@ int run(int argc, char** argv) {
     if (options.dispatch) run_dispatch_workload(ctx);
     if (options.echo) run_echo_workload(ctx);
     if (options.connect) run_connect_workload(ctx);
+    if (options.scaling) run_scaling_workload(ctx);
 
     switch (options.format) {
         case Format::table: fmt::print("{}", format_table(report)); break;

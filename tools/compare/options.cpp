@@ -82,6 +82,8 @@ Workloads (none given: a short default comparison of all three, about two minute
   echo       examples/echo_server driven by tools/stress_client: closed loop over
              connections x active share, and an open loop at a fixed offered rate
   connect    the stress client's default scenario (the material's 11000 connections)
+  scaling    the echo closed loop served by one loop, by N loops on threads
+             (echo_server --threads N) and by N pre-forked workers (--workers N)
   all        all three, with their full sweeps
 
 Common options:
@@ -112,6 +114,11 @@ echo:
 connect:
   --connect-conns N   connections (default: the stress client's own, 11000)
 
+scaling:
+  --scaling-conns LIST  connections, all active (default 1000,11000)
+  --loops N           loops of the threads and workers rows (default 2)
+  --client-threads N  the stress client's own threads (default 2)
+
 Programs (default: beside this one in the build tree):
   --echo-server PATH  --stress-client PATH  --bare-echo PATH
 
@@ -141,6 +148,9 @@ Options parse_options(int argc, char** argv) {
         {"--rate", [&](auto& n, auto& v) { o.rate = parse_real(n, v, 0); }},
         {"--open-conns", [&](auto& n, auto& v) { o.open_conns = parse_count(n, v); }},
         {"--connect-conns", [&](auto& n, auto& v) { o.connect_conns = parse_count(n, v); }},
+        {"--scaling-conns", [&](auto& n, auto& v) { o.scaling_conns = parse_count_list(n, v); }},
+        {"--loops", [&](auto& n, auto& v) { o.loops = parse_count(n, v); }},
+        {"--client-threads", [&](auto& n, auto& v) { o.client_threads = parse_count(n, v); }},
         {"--echo-server", [&](auto&, auto& v) { o.echo_server = v; }},
         {"--stress-client", [&](auto&, auto& v) { o.stress_client = v; }},
         {"--bare-echo", [&](auto&, auto& v) { o.bare_echo = v; }},
@@ -166,8 +176,9 @@ Options parse_options(int argc, char** argv) {
             if (arg == "dispatch") o.dispatch = true;
             else if (arg == "echo") o.echo = true;
             else if (arg == "connect") o.connect = true;
-            else if (arg == "all") o.dispatch = o.echo = o.connect = true;
-            else throw UsageError(fmt::format("unknown workload '{}' (dispatch, echo, connect, all)", arg));
+            else if (arg == "scaling") o.scaling = true;
+            else if (arg == "all") o.dispatch = o.echo = o.connect = o.scaling = true;
+            else throw UsageError(fmt::format("unknown workload '{}' (dispatch, echo, connect, scaling, all)", arg));
             any_workload = true;
             continue;
         }

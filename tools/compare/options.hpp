@@ -20,7 +20,7 @@ enum class Format { table, json, csv };
 struct Options {
     bool help = false;
     bool default_run = false;  // no workload named: the short default comparison
-    bool dispatch = false, echo = false, connect = false;
+    bool dispatch = false, echo = false, connect = false, scaling = false;
 
     std::vector<std::string> backends;  // empty: every backend this build has
     bool bare = true;                   // the bare-epoll limit row
@@ -44,6 +44,11 @@ struct Options {
     double duration = 2.0;      // seconds of load per run
     double rate = 30000;        // open loop: messages/s offered in total (0: no open-loop row)
     std::size_t open_conns = 11000;
+
+    // scaling: one loop against N threads and N workers, closed loop
+    std::vector<std::size_t> scaling_conns{1000, 11000};
+    std::size_t loops = 2;
+    std::size_t client_threads = 2;
 
     // connect: the stress client's default scenario (the material's 11000 connections)
     std::optional<std::size_t> connect_conns;  // nullopt: the client's own default

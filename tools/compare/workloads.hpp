@@ -35,5 +35,6 @@ struct Context {
 void run_dispatch_workload(Context& ctx);  // dispatch_sweep.cpp
 void run_echo_workload(Context& ctx);      // echo_sweep.cpp
 void run_connect_workload(Context& ctx);   // connect_sweep.cpp
+void run_scaling_workload(Context& ctx);   // scaling_sweep.cpp
 
 }  // namespace iomux::compare
