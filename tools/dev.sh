@@ -69,6 +69,9 @@ test)
             suites+=(--suite conformance --suite differential --suite faults)
             targets+=(tests/test_conformance tests/test_differential tests/test_faults)
         else
+            # The stress client's --threads and --workers runs too (below), with the tool
+            # itself built under TSan: its reactors on threads and their phase barrier.
+            targets+=(tools/stress_client/stress_client tests/stress/test_stress_client examples/echo_server)
             # TSan runs a signal handler only at a call it intercepts, and io_uring_enter (a
             # raw syscall in liburing) is not one: a signal meant to wake a loop blocked
             # there never arrives, and the reactor's signal test hangs.
@@ -77,6 +80,10 @@ test)
         ninja -C "$dir" "${targets[@]}"
         meson test -C "$dir" --no-rebuild --num-processes 2 --print-errorlogs "${suites[@]}" || status=$?
         logs+=("$dir/meson-logs/testlog.json")
+        if [ "$san" = thread ]; then
+            meson test -C "$dir" --no-rebuild --print-errorlogs --logbase stress "stress_client epoll" || status=$?
+            logs+=("$dir/meson-logs/stress.json")
+        fi
     done
     # The differential fuzzer: clang's libFuzzer with ASan + UBSan, 60 s from a copy of the
     # checked-in corpus (tests/fuzz/). Skipped where clang cannot build it.
