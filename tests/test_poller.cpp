@@ -58,6 +58,7 @@ using iomux::test::SocketPair;
 using iomux::test::AlarmGuard;
 using iomux::test::errno_thrown;
 using iomux::test::FdLimitGuard;
+using iomux::test::ms_since;
 using iomux::test::send_all;
 using iomux::test::SignalFreeThread;
 using iomux::test::fd_is_open;
@@ -65,10 +66,6 @@ using iomux::test::fd_is_open;
 constexpr std::uint32_t kBoth = EVENT_READ | EVENT_WRITE;
 
 std::unique_ptr<Poller> make() { return iomux::make_poller(iomux::test::backend()); }
-
-double ms_since(Clock::time_point t0) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
 
 // One wait, checked against the invariants every wait must keep whatever the test is about:
 // at most one entry per fd, events never 0 and never an unknown bit.
