@@ -92,7 +92,7 @@ PlotOutcome plot_dispatch(const Report& report, const std::string& svg_path) {
                                    "(Debian: apt-get install gnuplot-nox); the figures above are complete", svg_path)};
 
     std::string script;
-    script += "set terminal svg size 1200,560 dynamic enhanced font 'sans,12' background rgb 'white'\n";
+    script += "set terminal svg size 1200,560 dynamic noenhanced font 'sans,12' background rgb 'white'\n";
     script += fmt::format("set output {}\n", gp_quote(svg_path));
     script += "set logscale xy\nset format x '%g'\nset format y '%g'\n";
     // The same y range in both panels, so that the eye compares loop and total directly.
