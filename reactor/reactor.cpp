@@ -72,7 +72,7 @@ namespace {
 // An fd's callbacks: the data of its SelectorKey.
 struct Handlers {
     Reactor::Callback reader, writer;
-    bool reading = false, writing = false;  // has a callback (which may be out running)
+    bool reading = false, writing = false;  // has a callback (which may be running)
     std::uint32_t paused = 0;               // pause_reading / pause_writing bits
     bool queued = false;                    // in the change list
     bool rearm = false;                     // wanted again after nothing was: see set_callback
@@ -201,8 +201,9 @@ struct Reactor::Impl {
     // Sets or clears one direction's callback. A new fd is registered at once, so the
     // backend's refusal (a closed fd, a regular file on epoll) reaches the caller. Other
     // changes go to the change list and reach the backend once, before the next wait, as
-    // libev's fd_reify does: removing and re-adding a callback in one iteration, or
-    // toggling write interest, costs no syscall.
+    // libev's fd_reify does: toggling write interest, or pausing and resuming, within one
+    // iteration costs no syscall; removing every callback of an fd and adding one back
+    // costs one rearm (see below).
     bool set_callback(int fd, std::uint32_t direction, Callback cb) {
         if (fd < 0) throw ValueError(fmt::format("Invalid file descriptor: {}", fd));
         Handlers* found = find(fd);
