@@ -49,6 +49,16 @@ void drain(int fd) {
 
 }  // namespace
 
+std::string describe_exception(const std::exception_ptr& e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        return ex.what();
+    } catch (...) {
+        return "unknown exception";
+    }
+}
+
 struct TimerHandle::State {
     Reactor::Clock::time_point when;
     std::uint64_t seq;  // ties broken by scheduling order
@@ -128,15 +138,8 @@ struct Reactor::Impl {
     std::array<Callback, NSIG> signal_handlers;
 
     ExceptionHandler on_exception = [](int fd, std::exception_ptr e) {
-        std::string what = "unknown exception";
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-            what = ex.what();
-        } catch (...) {
-        }
         const std::string where = fd >= 0 ? fmt::format("fd {}", fd) : fd == -1 ? "a timer or call_soon" : fmt::format("signal {}", -fd);
-        fmt::print(stderr, "iomux: callback for {} threw: {}\n", where, what);
+        fmt::print(stderr, "iomux: callback for {} threw: {}\n", where, describe_exception(e));
     };
 
     Handlers* find(int fd) {

@@ -49,6 +49,10 @@ namespace iomux {
 
 class Reactor;
 
+// The what() of an exception, or "unknown exception": for exception handlers, which are
+// handed a std::exception_ptr.
+std::string describe_exception(const std::exception_ptr& e);
+
 // Returned by call_later / call_at; cancel() is idempotent and safe after the timer ran.
 class TimerHandle {
 public:

@@ -8,19 +8,6 @@
 #include <fmt/format.h>
 
 namespace iomux {
-namespace {
-
-std::string describe(const std::exception_ptr& e) {
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        return ex.what();
-    } catch (...) {
-        return "unknown exception";
-    }
-}
-
-}  // namespace
 
 ReactorThreads::ReactorThreads(std::size_t n, std::string_view backend, Body body) {
     if (!body) body = [](std::size_t, Reactor& loop) { loop.run(); };
@@ -49,7 +36,7 @@ ReactorThreads::~ReactorThreads() {
         if (t.joinable()) t.join();
     std::lock_guard lock(failure_mutex_);
     if (failure_)
-        fmt::print(stderr, "iomux: loop thread {} ended with an exception: {}\n", failed_index_, describe(failure_));
+        fmt::print(stderr, "iomux: loop thread {} ended with an exception: {}\n", failed_index_, describe_exception(failure_));
 }
 
 void ReactorThreads::run_thread(std::size_t index, const Body& body) noexcept {

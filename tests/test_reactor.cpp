@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -658,4 +659,9 @@ TEST_CASE("a callback still has its captures after it replaced or removed itself
     CHECK(run_until(loop, [&] { return log.size() == 2; }));
     CHECK(log == std::vector<std::string>{"first 64 7", "second 9"});
     CHECK_FALSE(loop.remove_reader(fd));
+}
+
+TEST_CASE("describe_exception gives what() or says the exception is unknown") {
+    CHECK(iomux::describe_exception(std::make_exception_ptr(std::runtime_error("boom"))) == "boom");
+    CHECK(iomux::describe_exception(std::make_exception_ptr(42)) == "unknown exception");
 }

@@ -93,13 +93,7 @@ void LocalRun::run_party(std::size_t t, RunResult& out) {
     try {
         iomux::Reactor loop(plan_.backend);
         loop.set_exception_handler([&](int fd, std::exception_ptr e) {
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& ex) {
-                record(fmt::format("internal error in a callback (thread {}, fd {}): {}", t, fd, ex.what()));
-            } catch (...) {
-                record(fmt::format("internal error: unknown exception in a callback (thread {})", t));
-            }
+            record(fmt::format("internal error in a callback (thread {}, fd {}): {}", t, fd, iomux::describe_exception(e)));
             loop.stop();
         });
         Progress quiet(loop, Progress::Style::off);

@@ -65,13 +65,7 @@ void check_port_range(const Options& opt) {
 // first one wins), and stops that loop.
 void record_callback_errors(iomux::Reactor& loop, std::string& first) {
     loop.set_exception_handler([&loop, &first](int fd, std::exception_ptr e) {
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-            if (first.empty()) first = fmt::format("internal error in a callback (fd {}): {}", fd, ex.what());
-        } catch (...) {
-            if (first.empty()) first = "internal error: unknown exception in a callback";
-        }
+        if (first.empty()) first = fmt::format("internal error in a callback (fd {}): {}", fd, iomux::describe_exception(e));
         loop.stop();
     });
 }
