@@ -82,14 +82,13 @@ namespace {
 // An fd's callbacks: the data of its SelectorKey.
 struct Handlers {
     Reactor::Callback reader, writer;
-    bool reading = false, writing = false;  // has a callback (which may be running)
+    std::uint32_t callbacks = 0;            // directions with a callback (which may be running)
     std::uint32_t paused = 0;               // pause_reading / pause_writing bits
     bool queued = false;                    // in the change list
     bool rearm = false;                     // wanted again after nothing was: see set_callback
     std::uint32_t kept = 0;                 // keep_ready() bits not yet dispatched
     std::uint64_t id;                       // changes when the fd may name another file
-    std::uint32_t events() const { return (reading ? EVENT_READ : 0u) | (writing ? EVENT_WRITE : 0u); }
-    std::uint32_t interest() const { return events() & ~paused; }  // what the backend watches
+    std::uint32_t interest() const { return callbacks & ~paused; }  // what the backend watches
 };
 
 }  // namespace
@@ -97,11 +96,14 @@ struct Handlers {
 struct Reactor::Impl {
     Impl(std::unique_ptr<Poller> poller, Stats& stats) : selector(std::move(poller)), stats(stats) {}
 
-    Selector<std::unique_ptr<Handlers>> selector;
+    // Handlers live in the selector's keys (which stay in place while registered) or in
+    // parked; only apply_changes moves or frees them, so a Handlers* taken during dispatch
+    // stays valid until the next wait.
+    Selector<Handlers> selector;
     // Fds whose every callback is paused: out of the backend (an idle level-triggered fd
     // would wake every wait), but still the caller's registration, so resuming trusts the
     // fd to name the same file and costs one add, or nothing within the same iteration.
-    std::unordered_map<int, std::unique_ptr<Handlers>> parked;
+    std::unordered_map<int, Handlers> parked;
     Stats& stats;
     std::uint64_t next_id = 0;
     std::uint64_t next_seq = 0;
@@ -120,9 +122,10 @@ struct Reactor::Impl {
     std::vector<std::pair<int, std::uint64_t>> kept, running_kept;
     std::vector<int> changes;  // fds whose wanted events changed since the last wait
     struct Ready {
+        Handlers* handlers;
         int fd;
-        std::uint64_t id;
         std::uint32_t events;
+        std::uint64_t id;
     };
     std::vector<Ready> batch;  // this iteration's ready fds, reused
 
@@ -143,9 +146,14 @@ struct Reactor::Impl {
     };
 
     Handlers* find(int fd) {
-        if (const auto* key = selector.get_map().get(fd)) return key->data.get();
+        if (Handlers* h = registered(fd)) return h;
         const auto it = parked.find(fd);
-        return it == parked.end() ? nullptr : it->second.get();
+        return it == parked.end() ? nullptr : &it->second;
+    }
+    // Not parked: in the backend.
+    Handlers* registered(int fd) {
+        const auto* key = selector.get_map().get(fd);
+        return key ? &selector.data(*key) : nullptr;
     }
 
     void queue_change(int fd, Handlers& h) {
@@ -153,11 +161,6 @@ struct Reactor::Impl {
             h.queued = true;
             changes.push_back(fd);
         }
-    }
-
-    Handlers* lookup(int fd, std::uint64_t id) {
-        const auto* key = selector.get_map().get(fd);
-        return key && key->data->id == id ? key->data.get() : nullptr;
     }
 
     void guarded(int where, Callback& cb) {
@@ -178,16 +181,18 @@ struct Reactor::Impl {
         Callback replacement;
     } running_cb;
 
-    // Calls one direction's callback of fd, if that registration still wants it. Its
-    // Handlers outlive the call: only apply_changes, before the next wait, frees them.
-    void call_direction(int fd, std::uint64_t id, std::uint32_t direction) {
-        Handlers* h = lookup(fd, id);
-        if (!h || !(h->interest() & direction)) {
+    // Calls the callbacks of fd for events, while registration id still wants them.
+    void dispatch(Handlers& h, int fd, std::uint64_t id, std::uint32_t events) {
+        if (events & EVENT_READ) call_direction(h, fd, id, EVENT_READ);
+        if (events & EVENT_WRITE) call_direction(h, fd, id, EVENT_WRITE);
+    }
+    void call_direction(Handlers& h, int fd, std::uint64_t id, std::uint32_t direction) {
+        if (h.id != id || !(h.interest() & direction)) {
             ++stats.stale_dropped;
             return;
         }
-        Callback& slot = direction == EVENT_READ ? h->reader : h->writer;
-        running_cb.handlers = h;
+        Callback& slot = direction == EVENT_READ ? h.reader : h.writer;
+        running_cb.handlers = &h;
         running_cb.direction = direction;
         struct Done {  // also when the exception handler throws out of guarded()
             Running& running;
@@ -212,24 +217,24 @@ struct Reactor::Impl {
         Handlers* found = find(fd);
         if (!found) {
             if (!cb) return false;
-            auto h = std::make_unique<Handlers>();
-            h->id = next_id++;
-            (direction == EVENT_READ ? h->reader : h->writer) = std::move(cb);
-            (direction == EVENT_READ ? h->reading : h->writing) = true;
+            Handlers h;
+            h.id = next_id++;
+            (direction == EVENT_READ ? h.reader : h.writer) = std::move(cb);
+            h.callbacks = direction;
             selector.register_fd(fd, direction, std::move(h));
             return true;
         }
         Handlers& h = *found;
-        if (cb && h.events() == 0) {
+        if (cb && h.callbacks == 0) {
             // Every callback was removed this iteration, so the fd may have been closed and
             // its number reused by now: a new id drops the old file's pending events, and
             // the backend is told again which file the number means (one MOD on epoll).
             h.id = next_id++;
             h.rearm = true;
         }
-        bool& wanted = direction == EVENT_READ ? h.reading : h.writing;
-        const bool had = wanted;
-        wanted = static_cast<bool>(cb);
+        const bool had = h.callbacks & direction;
+        if (cb) h.callbacks |= direction;
+        else h.callbacks &= ~direction;
         if (running_cb.handlers == &h && running_cb.direction == direction) {
             running_cb.replacement = std::move(cb);  // see Running
             running_cb.replaced = true;
@@ -237,7 +242,7 @@ struct Reactor::Impl {
             (direction == EVENT_READ ? h.reader : h.writer) = std::move(cb);
         }
         h.paused &= ~direction;  // a new callback runs; a removed one is no longer paused
-        if (!wanted) h.kept &= ~direction;
+        if (!(h.callbacks & direction)) h.kept &= ~direction;
         queue_change(fd, h);
         return had;
     }
@@ -245,7 +250,7 @@ struct Reactor::Impl {
     // Sets or clears one direction's paused bit; KeyError when it has no callback.
     void set_paused(int fd, std::uint32_t direction, bool pause) {
         Handlers* h = find(fd);
-        if (!h || !(h->events() & direction))
+        if (!h || !(h->callbacks & direction))
             throw KeyError(fmt::format("fd {} has no {} callback", fd, direction == EVENT_READ ? "reader" : "writer"));
         if (static_cast<bool>(h->paused & direction) == pause) return;
         h->paused ^= direction;
@@ -256,9 +261,8 @@ struct Reactor::Impl {
     // Brings the backend in line with the callbacks, one call per changed fd at most.
     void apply_changes() {
         for (const int fd : changes) {
-            auto map = selector.get_map();
-            const auto* key = map.get(fd);
-            Handlers& h = key ? *key->data : *parked.at(fd);
+            const auto* key = selector.get_map().get(fd);
+            Handlers& h = key ? selector.data(*key) : parked.at(fd);
             h.queued = false;
             const std::uint32_t wanted = h.interest();
             try {
@@ -266,13 +270,15 @@ struct Reactor::Impl {
                     // Parked. Its fd is trusted to be the same file (see parked), unless every
                     // callback was removed meanwhile; either way an add is what it needs.
                     h.rearm = false;
-                    auto data = std::move(parked.at(fd));
-                    parked.erase(fd);
-                    if (wanted != 0) selector.register_fd(fd, wanted, std::move(data));
-                    else if (h.events() != 0) parked.emplace(fd, std::move(data));
+                    if (wanted != 0) {
+                        auto node = parked.extract(fd);
+                        selector.register_fd(fd, wanted, std::move(node.mapped()));
+                    } else if (h.callbacks == 0) {
+                        parked.erase(fd);
+                    }
                 } else if (wanted == 0) {
-                    auto old = selector.unregister(fd);
-                    if (h.events() != 0) parked.emplace(fd, std::move(old.data));  // paused: keep it
+                    Handlers old = std::move(selector.unregister(fd).data);
+                    if (old.callbacks != 0) parked.emplace(fd, std::move(old));  // paused: keep it
                     // else its Handlers go with it; nothing runs them now
                 } else if (std::exchange(h.rearm, false)) {
                     selector.rearm(fd, wanted);
@@ -507,19 +513,14 @@ void Reactor::run_once(std::optional<Clock::duration> timeout) {
     // and reuse its number, and the new registration must not inherit the old one's events.
     m.batch.clear();
     for (auto [key, events] : m.selector.select(wait)) {
-        Handlers& h = *key.data;
-        m.batch.push_back({key.fd, h.id, events | std::exchange(h.kept, 0u)});  // a report covers keep_ready
+        Handlers& h = m.selector.data(key);
+        m.batch.push_back({&h, key.fd, events | std::exchange(h.kept, 0u), h.id});  // a report covers keep_ready
     }
-    for (const auto& [fd, id, events] : m.batch) {
-        if (events & EVENT_READ) m.call_direction(fd, id, EVENT_READ);
-        if (events & EVENT_WRITE) m.call_direction(fd, id, EVENT_WRITE);
-    }
+    for (const Impl::Ready& r : m.batch) m.dispatch(*r.handlers, r.fd, r.id, r.events);
     for (auto [fd, id] : m.running_kept) {
-        Handlers* h = m.lookup(fd, id);
-        if (!h || h->kept == 0) continue;  // gone, or served by a kernel report above
-        const std::uint32_t events = std::exchange(h->kept, 0);
-        if (events & EVENT_READ) m.call_direction(fd, id, EVENT_READ);
-        if (events & EVENT_WRITE) m.call_direction(fd, id, EVENT_WRITE);
+        Handlers* h = m.registered(fd);
+        if (!h || h->id != id || h->kept == 0) continue;  // gone, or served by a kernel report above
+        m.dispatch(*h, fd, id, std::exchange(h->kept, 0u));
     }
     m.running_kept.clear();
 

@@ -73,20 +73,29 @@ private:
     // division showed up in profiles of the dispatch loop).
     class SlotTable {
     public:
-        std::size_t size() const noexcept { return chunks_.size() << kShift; }
+        std::size_t size() const noexcept { return size_; }
         Slot& operator[](std::size_t i) noexcept { return chunks_[i >> kShift][i & (kChunk - 1)]; }
         const Slot& operator[](std::size_t i) const noexcept { return chunks_[i >> kShift][i & (kChunk - 1)]; }
         void grow_to(std::size_t n) {
-            while (size() < n) chunks_.push_back(std::make_unique<Slot[]>(kChunk));
+            while (size_ < n) {
+                chunks_.push_back(std::make_unique<Slot[]>(kChunk));
+                size_ += kChunk;
+            }
         }
-        void clear() noexcept { chunks_.clear(); }
+        void clear() noexcept {
+            chunks_.clear();
+            size_ = 0;
+        }
 
     private:
         static constexpr std::size_t kShift = 8, kChunk = std::size_t{1} << kShift;
         std::vector<std::unique_ptr<Slot[]>> chunks_;
+        std::size_t size_ = 0;
     };
+    // A ready fd, noted with its registration so that a later unregister is seen. Slots
+    // stay in place until close(), which also empties the list.
     struct Pending {
-        int fd;
+        Slot* slot;
         std::uint32_t generation;
         std::uint32_t events;
     };
@@ -178,11 +187,14 @@ public:
         const std::size_t n = poller_->wait(events_, timeout);
         ready_.clear();
         for (std::size_t i = 0; i < n; ++i) {
-            if (Slot* slot = find(events_[i].fd))
-                ready_.push_back({events_[i].fd, slot->generation, events_[i].events});
+            if (Slot* slot = find(events_[i].fd)) ready_.push_back({slot, slot->generation, events_[i].events});
         }
         return Result(*this);
     }
+
+    // The data of a key this selector handed out, for changing in place. Keys are handed
+    // out const because fd and events are the selector's to keep right; data is yours.
+    Data& data(const Key& key) noexcept { return const_cast<Key&>(key).data; }
 
     const Key& get_key(int fd) const {
         if (closed()) throw SelectorClosed();
@@ -198,6 +210,7 @@ public:
     // Releases the backend; idempotent. Registered fds are not closed (they are not ours).
     void close() noexcept {
         poller_.reset();
+        ready_.clear();
         slots_.clear();
         size_ = 0;
     }
@@ -214,28 +227,34 @@ public:
         class iterator {
         public:
             Ready operator*() const {
-                const Key& key = *sel_->slots_[it_->fd].key;
-                return {key, it_->events & key.events};
+                const Pending& p = sel_->ready_[i_];
+                const Key& key = *p.slot->key;
+                return {key, p.events & key.events};
             }
             iterator& operator++() {
-                ++it_;
+                ++i_;
                 skip_stale();
                 return *this;
             }
-            bool operator==(const iterator& other) const { return it_ == other.it_; }
+            // A close() during the iteration empties the list: every iterator is then at the end.
+            bool operator==(const iterator& other) const { return done() ? other.done() : i_ == other.i_; }
 
         private:
             friend class Result;
-            using Base = typename std::vector<typename Selector::Pending>::const_iterator;
-            iterator(const Selector* sel, Base it, Base end) : sel_(sel), it_(it), end_(end) { skip_stale(); }
+            iterator(const Selector* sel, std::size_t i) : sel_(sel), i_(i) { skip_stale(); }
+            bool done() const { return i_ >= sel_->ready_.size(); }
             void skip_stale() {
-                while (it_ != end_ && !sel_->live(*it_)) ++it_;
+                while (!done() && !live(sel_->ready_[i_])) ++i_;
+            }
+            static bool live(const Pending& p) {
+                const Slot& slot = *p.slot;
+                return slot.key && slot.generation == p.generation && (p.events & slot.key->events);
             }
             const Selector* sel_;
-            Base it_, end_;
+            std::size_t i_;
         };
-        iterator begin() const { return iterator(sel_, sel_->ready_.begin(), sel_->ready_.end()); }
-        iterator end() const { return iterator(sel_, sel_->ready_.end(), sel_->ready_.end()); }
+        iterator begin() const { return iterator(sel_, 0); }
+        iterator end() const { return iterator(sel_, sel_->ready_.size()); }
         // Counts the entries still live (O(n)).
         std::size_t size() const {
             std::size_t n = 0;
@@ -320,11 +339,6 @@ private:
     Slot& slot_for(int fd) {
         slots_.grow_to(static_cast<std::size_t>(fd) + 1);
         return slots_[fd];
-    }
-    bool live(const Pending& p) const {
-        if (static_cast<std::size_t>(p.fd) >= slots_.size()) return false;  // closed since
-        const Slot& slot = slots_[p.fd];
-        return slot.key && slot.generation == p.generation && (p.events & slot.key->events);
     }
 
     std::unique_ptr<Poller> poller_;
