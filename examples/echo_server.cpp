@@ -18,7 +18,8 @@
 // per thread (common/loop_threads.hpp), and --workers N runs N pre-forked processes under a
 // supervising parent (common/prefork.hpp), for more connections than one process may hold
 // fds. Each loop has its own SO_REUSEPORT listener on the one port, or with
-// --shared-listener a dup of one listening socket (common/listener.hpp).
+// --shared-listener a dup of one listening socket (common/listener.hpp), which wakes every
+// loop for each connection unless --exclusive asks for one (common/acceptor.hpp).
 //
 //   echo_server --port 8000 --backend epoll-et
 //   echo_server --port 8000 --workers 6 --max-conns 100000
@@ -53,9 +54,10 @@ constexpr std::size_t kLowWater = 64 * 1024;     // resume once its backlog is d
 
 class EchoServer {
 public:
-    EchoServer(iomux::Reactor& reactor, iomux::UniqueFd listener)
+    EchoServer(iomux::Reactor& reactor, iomux::UniqueFd listener, iomux::Wakeup wakeup)
         : reactor_(reactor),
-          acceptor_(reactor, std::move(listener), [this](iomux::UniqueFd sock) { on_accept(std::move(sock)); }) {}
+          acceptor_(reactor, std::move(listener), [this](iomux::UniqueFd sock) { on_accept(std::move(sock)); },
+                    wakeup) {}
 
     ~EchoServer() {
         for (std::size_t fd = 0; fd < conns_.size(); ++fd)
@@ -172,13 +174,13 @@ private:
 };
 
 // One loop's server: runs until the loop is stopped.
-void serve(iomux::Reactor& loop, iomux::UniqueFd listener, const std::string& label, bool stats) {
-    EchoServer server(loop, std::move(listener));
+void serve(iomux::Reactor& loop, iomux::UniqueFd listener, iomux::Wakeup wakeup, const std::string& label, bool stats) {
+    EchoServer server(loop, std::move(listener), wakeup);
     loop.run();
     if (stats) {
         const auto& s = server.accept_stats();
-        fmt::print(stderr, "echo_server: {}{} connections accepted, {} shed for want of fds, {} pauses\n", label,
-                   s.accepted, s.shed, s.pauses);
+        fmt::print(stderr, "echo_server: {}{} connections accepted, {} shed for want of fds, {} pauses, {} idle wake-ups\n",
+                   label, s.accepted, s.shed, s.pauses, s.idle_wakeups);
     }
 }
 
@@ -206,7 +208,7 @@ int main(int argc, char** argv) {
         std::string worker_label;
         const examples::ServeLoop serve_loop = [&](iomux::Reactor& loop, iomux::UniqueFd listener, std::size_t i) {
             const std::string label = scale.loops() == 1 ? "" : fmt::format("{}loop {}: ", worker_label, i);
-            serve(loop, std::move(listener), label, stats);
+            serve(loop, std::move(listener), scale.listener_wakeup(), label, stats);
         };
         if (scale.workers == 1) {
             examples::run_loops(opts.backend, std::move(listeners), serve_loop, [port] { examples::announce_port(port); });

@@ -2,6 +2,7 @@
 // is a thin translation: O(1) per change, O(ready) per wait.
 #include <sys/epoll.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <system_error>
 #include <vector>
@@ -29,12 +30,21 @@ public:
         // ENOENT, EBADF: the fd was closed (the kernel dropped it) or never added. Either
         // way there is nothing left to remove, and a reused fd number is not touched.
         ::epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr);
+        if (!exclusive_.empty()) std::erase(exclusive_, fd);
     }
 
 protected:
     void do_add(int fd, std::uint32_t events) override { control(EPOLL_CTL_ADD, fd, events); }
-    void do_modify(int fd, std::uint32_t events) override { control(EPOLL_CTL_MOD, fd, events); }
+    void do_add_exclusive(int fd, std::uint32_t events) override {
+        control(EPOLL_CTL_ADD, fd, events, EPOLLEXCLUSIVE);
+        exclusive_.push_back(fd);
+    }
+    void do_modify(int fd, std::uint32_t events) override {
+        if (exclusive(fd)) return add_again(fd, events);
+        control(EPOLL_CTL_MOD, fd, events);
+    }
     void do_rearm(int fd, std::uint32_t events) override {
+        if (exclusive(fd)) return add_again(fd, events);
         // MOD finds the registration only if the number still means the file that was
         // added; ENOENT means it was closed (the kernel dropped it) and reused: add the new file.
         try {
@@ -59,10 +69,10 @@ protected:
     }
 
 private:
-    void control(int op, int fd, std::uint32_t events) {
+    void control(int op, int fd, std::uint32_t events, std::uint32_t flags = 0) {
         epoll_event ev{};
         ev.events = (events & EVENT_READ ? EPOLLIN : 0u) | (events & EVENT_WRITE ? EPOLLOUT : 0u) |
-                    (edge_ ? EPOLLET : 0u);
+                    (edge_ ? EPOLLET : 0u) | flags;
         // The interest rides along with the fd so wait() can mask ERR/HUP without a lookup.
         ev.data.u64 = static_cast<std::uint32_t>(fd) | (std::uint64_t{events} << 32);
         if (::epoll_ctl(epfd_.get(), op, fd, &ev) != 0)
@@ -70,8 +80,17 @@ private:
                                     fmt::format("epoll_ctl({}, fd {})", op == EPOLL_CTL_ADD ? "ADD" : "MOD", fd));
     }
 
+    bool exclusive(int fd) const { return std::find(exclusive_.begin(), exclusive_.end(), fd) != exclusive_.end(); }
+    // EPOLL_CTL_MOD of an EPOLLEXCLUSIVE registration fails with EINVAL: replace it. DEL
+    // fails harmlessly when the number was closed and reused (see rearm).
+    void add_again(int fd, std::uint32_t events) {
+        ::epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr);
+        control(EPOLL_CTL_ADD, fd, events, EPOLLEXCLUSIVE);
+    }
+
     UniqueFd epfd_;
     bool edge_;
+    std::vector<int> exclusive_;  // fds added with Wakeup::exclusive: a listener or two
     std::vector<epoll_event> buffer_;
 };
 

@@ -40,9 +40,10 @@ constexpr Backend kBackends[] = {
 
 }  // namespace
 
-void Poller::add(int fd, std::uint32_t events) {
+void Poller::add(int fd, std::uint32_t events, Wakeup wakeup) {
     check(fd, events);
-    do_add(fd, events);
+    if (wakeup == Wakeup::exclusive) do_add_exclusive(fd, events);
+    else do_add(fd, events);
 }
 
 void Poller::modify(int fd, std::uint32_t events) {

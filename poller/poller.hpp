@@ -72,6 +72,18 @@ struct PollEvent {
     std::uint32_t events;  // never 0, never more than the fd's interest
 };
 
+// Who is woken when several Pollers (on other threads, or in other processes) watch one
+// open file, such as a listening socket that every loop of a server accepts from.
+enum class Wakeup {
+    // Every waiting Poller: each new connection wakes every loop, and all but one find
+    // nothing to accept (the thundering herd).
+    all,
+    // One of them, or a few (epoll's EPOLLEXCLUSIVE, Linux 4.5). Only epoll and epoll-et
+    // have it; the other backends treat it as `all`. The kernel refuses to change such a
+    // registration, so modify() and rearm() of it remove it and add it again: two calls.
+    exclusive,
+};
+
 // A wait's timeout; negative blocks. Use kBlock for clarity.
 using Timeout = std::chrono::nanoseconds;
 inline constexpr Timeout kBlock{-1};
@@ -90,7 +102,8 @@ public:
     // ring, it is not meant to be waited on by others.
     virtual int fileno() const noexcept { return -1; }
 
-    void add(int fd, std::uint32_t events);
+    // Starts watching fd for events; EEXIST if it is watched already.
+    void add(int fd, std::uint32_t events, Wakeup wakeup = Wakeup::all);
     void modify(int fd, std::uint32_t events);
     // Like modify, for an fd whose number may have been closed and reused since it was
     // added: the backend re-learns which open file the number means. epoll keys its
@@ -110,6 +123,7 @@ protected:
     Poller() = default;
     // Backends implement these; the public wrappers above validate arguments first.
     virtual void do_add(int fd, std::uint32_t events) = 0;
+    virtual void do_add_exclusive(int fd, std::uint32_t events) { do_add(fd, events); }
     virtual void do_modify(int fd, std::uint32_t events) = 0;
     virtual void do_rearm(int fd, std::uint32_t events) { do_modify(fd, events); }
     // One wait: returns the count, or -1 with errno set. EINTR is retried by wait().

@@ -86,6 +86,8 @@ struct Handlers {
     std::uint32_t paused = 0;               // pause_reading / pause_writing bits
     bool queued = false;                    // in the change list
     bool rearm = false;                     // wanted again after nothing was: see set_callback
+    Wakeup wakeup = Wakeup::all;            // chosen by the first callback: see add_reader
+    bool readd = false;                     // rearm with another wakeup: remove and add
     std::uint32_t kept = 0;                 // keep_ready() bits not yet dispatched
     std::uint64_t id;                       // changes when the fd may name another file
     std::uint32_t interest() const { return callbacks & ~paused; }  // what the backend watches
@@ -212,7 +214,7 @@ struct Reactor::Impl {
     // libev's fd_reify does: toggling write interest, or pausing and resuming, within one
     // iteration costs no syscall; removing every callback of an fd and adding one back
     // costs one rearm (see below).
-    bool set_callback(int fd, std::uint32_t direction, Callback cb) {
+    bool set_callback(int fd, std::uint32_t direction, Callback cb, std::optional<Wakeup> wakeup = std::nullopt) {
         if (fd < 0) throw ValueError(fmt::format("Invalid file descriptor: {}", fd));
         Handlers* found = find(fd);
         if (!found) {
@@ -221,7 +223,8 @@ struct Reactor::Impl {
             h.id = next_id++;
             (direction == EVENT_READ ? h.reader : h.writer) = std::move(cb);
             h.callbacks = direction;
-            selector.register_fd(fd, direction, std::move(h));
+            h.wakeup = wakeup.value_or(Wakeup::all);
+            selector.register_fd(fd, direction, std::move(h), wakeup.value_or(Wakeup::all));
             return true;
         }
         Handlers& h = *found;
@@ -231,6 +234,11 @@ struct Reactor::Impl {
             // the backend is told again which file the number means (one MOD on epoll).
             h.id = next_id++;
             h.rearm = true;
+            const Wakeup chosen = wakeup.value_or(Wakeup::all);
+            h.readd = h.readd || chosen != h.wakeup;
+            h.wakeup = chosen;
+        } else if (wakeup && *wakeup != h.wakeup) {
+            throw ValueError(fmt::format("fd {} has callbacks added with another Wakeup; remove them first", fd));
         }
         const bool had = h.callbacks & direction;
         if (cb) h.callbacks |= direction;
@@ -269,10 +277,11 @@ struct Reactor::Impl {
                 if (!key) {
                     // Parked. Its fd is trusted to be the same file (see parked), unless every
                     // callback was removed meanwhile; either way an add is what it needs.
-                    h.rearm = false;
+                    h.rearm = h.readd = false;
                     if (wanted != 0) {
                         auto node = parked.extract(fd);
-                        selector.register_fd(fd, wanted, std::move(node.mapped()));
+                        const Wakeup wakeup = node.mapped().wakeup;
+                        selector.register_fd(fd, wanted, std::move(node.mapped()), wakeup);
                     } else if (h.callbacks == 0) {
                         parked.erase(fd);
                     }
@@ -280,6 +289,12 @@ struct Reactor::Impl {
                     Handlers old = std::move(selector.unregister(fd).data);
                     if (old.callbacks != 0) parked.emplace(fd, std::move(old));  // paused: keep it
                     // else its Handlers go with it; nothing runs them now
+                } else if (std::exchange(h.readd, false)) {
+                    // Renewed with another wakeup, which the backend cannot change in place.
+                    h.rearm = false;
+                    Handlers data = std::move(selector.unregister(fd).data);
+                    const Wakeup wakeup = data.wakeup;
+                    selector.register_fd(fd, wanted, std::move(data), wakeup);
                 } else if (std::exchange(h.rearm, false)) {
                     selector.rearm(fd, wanted);
                 } else if (wanted != key->events) {
@@ -340,6 +355,11 @@ void Reactor::set_exception_handler(ExceptionHandler handler) {
 void Reactor::add_reader(int fd, Callback cb) {
     if (!cb) throw ValueError("add_reader needs a callback");
     impl_->set_callback(fd, EVENT_READ, std::move(cb));
+}
+
+void Reactor::add_reader(int fd, Callback cb, Wakeup wakeup) {
+    if (!cb) throw ValueError("add_reader needs a callback");
+    impl_->set_callback(fd, EVENT_READ, std::move(cb), wakeup);
 }
 
 void Reactor::add_writer(int fd, Callback cb) {

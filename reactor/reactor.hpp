@@ -90,6 +90,11 @@ public:
     // then goes to the exception handler with the fd, and the fd's callbacks are dropped.
     void add_reader(int fd, Callback cb);
     void add_writer(int fd, Callback cb);
+    // add_reader for an fd that other loops watch too, such as a listening socket every
+    // loop of a server accepts from: with Wakeup::exclusive a new connection wakes one loop,
+    // not all (see iomux::Wakeup). The wakeup is chosen by an fd's first callback and kept
+    // while it has any: ValueError when fd has callbacks added with the other one.
+    void add_reader(int fd, Callback cb, Wakeup wakeup);
     // Returns true when there was a callback to remove.
     bool remove_reader(int fd);
     bool remove_writer(int fd);

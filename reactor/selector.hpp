@@ -111,13 +111,14 @@ public:
         : Selector(make_poller(backend)) {}
     explicit Selector(std::unique_ptr<Poller> poller) : poller_(std::move(poller)) {}
 
-    const Key& register_fd(int fd, std::uint32_t events, Data data = Data{}) {
+    // wakeup (not in Python): see iomux::Wakeup, for an fd that other loops watch too.
+    const Key& register_fd(int fd, std::uint32_t events, Data data = Data{}, Wakeup wakeup = Wakeup::all) {
         check_events(events);
         check_fd(fd);
         if (closed()) throw SelectorClosed();
         if (find(fd)) throw KeyError(fmt::format("fd {} is already registered", fd));
         Slot& slot = slot_for(fd);  // may throw bad_alloc: before the backend knows the fd
-        poller_->add(fd, events);
+        poller_->add(fd, events, wakeup);
         ++slot.generation;
         ++size_;
         return slot.key.emplace(Key{fd, events, std::move(data)});

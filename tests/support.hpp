@@ -48,6 +48,7 @@ struct InjectedError : std::runtime_error {
 
 struct PollerCalls {
     int adds = 0, modifies = 0, rearms = 0, removes = 0;
+    int exclusive_adds = 0;  // the adds made with Wakeup::exclusive, counted in adds too
     int total() const { return adds + modifies + rearms + removes; }
 };
 
@@ -70,6 +71,11 @@ protected:
     void do_add(int fd, std::uint32_t events) override {
         ++calls_.adds;
         inner_->add(fd, events);
+    }
+    void do_add_exclusive(int fd, std::uint32_t events) override {
+        ++calls_.adds;
+        ++calls_.exclusive_adds;
+        inner_->add(fd, events, Wakeup::exclusive);
     }
     void do_modify(int fd, std::uint32_t events) override {
         ++calls_.modifies;

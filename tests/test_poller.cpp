@@ -25,6 +25,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <set>
@@ -135,6 +137,42 @@ int io_uring_refused_check() {
     if (has("io_uring")) return 6;
     if (!has("epoll") || !has("poll") || !has("select")) return 7;
     return 0;
+}
+
+// How many of two Pollers, each blocked in wait() on its own thread with fd added with
+// wakeup, report it when it becomes readable. Nobody reads it, so on a level-triggered
+// backend every Poller that was woken reports it.
+int pollers_woken(iomux::Wakeup wakeup) {
+    SocketPair sp = socket_pair();
+    std::atomic<int> woken{0}, failed{0};
+    std::atomic<pid_t> tids[2] = {0, 0};
+    const auto waiter = [&](int i) {
+        try {
+            auto p = make();
+            p->add(sp.a.get(), EVENT_READ, wakeup);
+            tids[i] = static_cast<pid_t>(::syscall(SYS_gettid));
+            std::vector<PollEvent> out(4);
+            if (p->wait(out, 600ms) > 0) ++woken;
+        } catch (...) {
+            ++failed;
+        }
+    };
+    // A thread blocked in its wait sleeps (state S); the byte must come after both are.
+    const auto sleeping = [](pid_t tid) {
+        std::ifstream file(fmt::format("/proc/self/task/{}/stat", tid));
+        const std::string stat((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+        const auto paren = stat.rfind(')');
+        return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'S';
+    };
+    std::thread t0(waiter, 0), t1(waiter, 1);
+    const auto give_up = Clock::now() + 2s;
+    while (Clock::now() < give_up && !(tids[0] && tids[1] && sleeping(tids[0]) && sleeping(tids[1])))
+        std::this_thread::sleep_for(1ms);
+    send_all(sp.b.get(), "x");
+    t0.join();
+    t1.join();
+    REQUIRE(failed == 0);
+    return woken;
 }
 
 }  // namespace
@@ -728,6 +766,33 @@ TEST_CASE("11000 fds ready at once are all reported across waits, none twice in 
         CHECK(entries == kFds);
         CHECK(wait_for(*p, 0ns).empty());
     }
+}
+
+TEST_CASE("Wakeup::exclusive: an fd reports, modifies and removes as with Wakeup::all") {
+    SocketPair sp = socket_pair();
+    auto p = make();
+    send_all(sp.b.get(), "x");
+    p->add(sp.a.get(), EVENT_READ, iomux::Wakeup::exclusive);
+    CHECK(by_fd(wait_for(*p, 100ms)) == std::map<int, std::uint32_t>{{sp.a.get(), EVENT_READ}});
+    CHECK(errno_thrown([&] { p->add(sp.a.get(), EVENT_READ, iomux::Wakeup::exclusive); }) == EEXIST);
+    // epoll refuses EPOLL_CTL_MOD here (EINVAL): the backend removes and adds instead.
+    p->modify(sp.a.get(), kBoth);
+    CHECK(by_fd(wait_for(*p, 100ms)) == std::map<int, std::uint32_t>{{sp.a.get(), kBoth}});
+    p->rearm(sp.a.get(), EVENT_WRITE);
+    CHECK(by_fd(wait_for(*p, 100ms)) == std::map<int, std::uint32_t>{{sp.a.get(), EVENT_WRITE}});
+    p->remove(sp.a.get());
+    CHECK(wait_for(*p, 0ns).empty());
+    // Removed means forgotten, exclusivity too: a plain add and modify are plain again.
+    p->add(sp.a.get(), EVENT_READ);
+    p->modify(sp.a.get(), kBoth);
+    CHECK(by_fd(wait_for(*p, 100ms)) == std::map<int, std::uint32_t>{{sp.a.get(), kBoth}});
+}
+
+TEST_CASE("Wakeup::exclusive wakes one of two Pollers waiting on one file, on epoll; Wakeup::all both") {
+    const std::string name = iomux::test::backend();
+    const bool has_exclusive = name == "epoll" || name == "epoll-et";
+    CHECK(pollers_woken(iomux::Wakeup::all) == 2);
+    CHECK(pollers_woken(iomux::Wakeup::exclusive) == (has_exclusive ? 1 : 2));
 }
 
 TEST_CASE("io_uring refused by the kernel is a system_error that names the reason") {

@@ -482,6 +482,63 @@ TEST_CASE("interest changes are batched: a remove and re-add in one iteration co
     CHECK(reads == 0);
 }
 
+TEST_CASE("Wakeup::exclusive: chosen by an fd's first callback, kept through pauses and writers") {
+    iomux::test::PollerCalls calls;
+    Reactor loop(std::make_unique<iomux::test::CountingPoller>(calls));
+    auto p = socket_pair();
+    int reads = 0, writes = 0;
+    loop.add_reader(p.a.get(), [&] { ++reads; }, iomux::Wakeup::exclusive);
+    CHECK(calls.exclusive_adds == 1);
+    write_all(p.b.get(), "x");
+    loop.run_once(100ms);
+    CHECK(reads == 1);
+    // Another wakeup for an fd that has callbacks is refused; the same one, or none, is a
+    // plain replacement.
+    CHECK_THROWS_AS(loop.add_reader(p.a.get(), [] {}, iomux::Wakeup::all), iomux::ValueError);
+    loop.add_reader(p.a.get(), [&] { ++reads; });
+    loop.add_writer(p.a.get(), [&] { ++writes; });  // on epoll a remove and an add
+    loop.run_once(100ms);
+    CHECK(reads == 2);
+    CHECK(writes == 1);
+    // A pause that takes the fd out of the backend brings it back exclusive.
+    loop.pause_reading(p.a.get());
+    loop.pause_writing(p.a.get());
+    loop.run_once(0ms);
+    const int exclusive_adds = calls.exclusive_adds;
+    loop.resume_reading(p.a.get());
+    loop.run_once(100ms);
+    CHECK(calls.exclusive_adds == exclusive_adds + 1);
+    CHECK(reads == 3);
+}
+
+TEST_CASE("an fd whose callbacks are removed and added back with another Wakeup is added afresh") {
+    // Its number may name another file by now, and the backend cannot change an exclusive
+    // registration in place: a remove and an add, not a rearm.
+    iomux::test::PollerCalls calls;
+    Reactor loop(std::make_unique<iomux::test::CountingPoller>(calls));
+    auto p = socket_pair();
+    int reads = 0;
+    loop.add_reader(p.a.get(), [] {}, iomux::Wakeup::exclusive);
+    loop.run_once(0ms);
+    const iomux::test::PollerCalls before = calls;
+    loop.remove_reader(p.a.get());
+    loop.add_reader(p.a.get(), [&] { ++reads; });
+    loop.run_once(0ms);
+    CHECK(calls.rearms == before.rearms);
+    CHECK(calls.removes == before.removes + 1);
+    CHECK(calls.adds == before.adds + 1);
+    CHECK(calls.exclusive_adds == before.exclusive_adds);
+    write_all(p.b.get(), "x");
+    loop.run_once(100ms);
+    CHECK(reads == 1);
+    // And back: exclusive again.
+    loop.remove_reader(p.a.get());
+    loop.add_reader(p.a.get(), [&] { ++reads; }, iomux::Wakeup::exclusive);
+    loop.run_once(100ms);
+    CHECK(calls.exclusive_adds == before.exclusive_adds + 1);
+    CHECK(reads == 2);
+}
+
 TEST_CASE("a callback that closes its fd and accepts a new one on the same number keeps working") {
     // The accept pattern: a connection is closed (callbacks removed, then close) and the
     // next accept() gets the same number, all in one iteration. The change list must not

@@ -26,9 +26,9 @@ int accept_one(int listener) {
 
 }  // namespace
 
-Acceptor::Acceptor(iomux::Reactor& reactor, iomux::UniqueFd listener, OnAccept on_accept)
+Acceptor::Acceptor(iomux::Reactor& reactor, iomux::UniqueFd listener, OnAccept on_accept, iomux::Wakeup wakeup)
     : reactor_(reactor), listener_(std::move(listener)), spare_(open_spare()),
-      on_accept_(std::move(on_accept)) {
+      on_accept_(std::move(on_accept)), wakeup_(wakeup) {
     watch();
 }
 
@@ -38,7 +38,7 @@ Acceptor::~Acceptor() {
 }
 
 void Acceptor::watch() {
-    reactor_.add_reader(listener_.get(), [this] { on_readable(); });
+    reactor_.add_reader(listener_.get(), [this] { on_readable(); }, wakeup_);
 }
 
 void Acceptor::on_readable() {
@@ -53,7 +53,10 @@ void Acceptor::on_readable() {
             on_accept_(std::move(sock));
             continue;
         }
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // backlog drained
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {  // backlog drained
+            if (i == 0) ++stats_.idle_wakeups;
+            return;
+        }
         // The client gave up before we got to it: the next one may be fine.
         if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
         if (errno == EMFILE || errno == ENFILE) {

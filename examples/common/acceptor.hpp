@@ -10,6 +10,10 @@
 // connection with it and closes that at once (the client sees the connection end instead
 // of hanging), and re-opens the spare. If even that fails it stops watching the listener
 // for a short while.
+//
+// A listener that several loops accept from (echo_server --shared-listener) wakes each of
+// them for every connection, and all but one find the backlog empty: stats().idle_wakeups
+// counts those, and Wakeup::exclusive (EPOLLEXCLUSIVE) avoids most of them.
 #pragma once
 
 #include <cstdint>
@@ -27,10 +31,12 @@ public:
         std::uint64_t accepted = 0;
         std::uint64_t shed = 0;    // accepted and closed at once: no fd to serve them
         std::uint64_t pauses = 0;  // times the listener was left alone for a while
+        std::uint64_t idle_wakeups = 0;  // readable, but another loop took the connection
     };
 
     // Watches listener (non-blocking) from now until destruction.
-    Acceptor(iomux::Reactor& reactor, iomux::UniqueFd listener, OnAccept on_accept);
+    Acceptor(iomux::Reactor& reactor, iomux::UniqueFd listener, OnAccept on_accept,
+             iomux::Wakeup wakeup = iomux::Wakeup::all);
     ~Acceptor();
     Acceptor(const Acceptor&) = delete;
     Acceptor& operator=(const Acceptor&) = delete;
@@ -50,6 +56,7 @@ private:
     iomux::UniqueFd listener_;
     iomux::UniqueFd spare_;  // the fd that EMFILE handling gives up for a moment
     OnAccept on_accept_;
+    iomux::Wakeup wakeup_;
     iomux::TimerHandle resume_;
     Stats stats_;
 };

@@ -116,6 +116,13 @@ void ScaleOptions::add_to(CommandLine& cli) {
     cli.flag("--shared-listener",
              "every loop accepts from one listening socket (default: one socket per loop, SO_REUSEPORT)",
              shared_listener);
+    cli.flag("--exclusive",
+             "with --shared-listener: a connection wakes one loop, not every one (EPOLLEXCLUSIVE; "
+             "the epoll backends only, the others wake all)",
+             exclusive);
+    cli.check([this] {
+        if (exclusive && !shared_listener) throw UsageError("--exclusive needs --shared-listener");
+    });
     cli.option("--max-conns", "C", "plan for C connections: say how many workers the fd limit needs",
                [this](std::string_view v) { max_conns = parse_count(v, "--max-conns", 1, 100'000'000); });
 }

@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "poller/poller.hpp"
+
 namespace examples {
 
 // Thrown by an option's setter for a value it cannot take; parse() reports it as bad usage.
@@ -59,14 +61,17 @@ struct ServerOptions {
     void add_to(CommandLine& cli);
 };
 
-// How a server spreads over cores: --threads, --workers, --shared-listener, --max-conns.
+// How a server spreads over cores: --threads, --workers, --shared-listener, --exclusive,
+// --max-conns.
 struct ScaleOptions {
     std::size_t threads = 1;     // loops per process, one per thread
     std::size_t workers = 1;     // pre-forked processes; 1: no fork
     bool shared_listener = false;  // one listening socket for every loop, not one each
+    bool exclusive = false;        // a connection wakes one loop of a shared listener, not all
     std::uint64_t max_conns = 0;   // connections to plan fds for; 0: no plan
 
     std::size_t loops() const noexcept { return threads * workers; }
+    iomux::Wakeup listener_wakeup() const noexcept { return exclusive ? iomux::Wakeup::exclusive : iomux::Wakeup::all; }
     void add_to(CommandLine& cli);
 };
 
