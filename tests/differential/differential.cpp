@@ -122,7 +122,7 @@ std::optional<std::string> Differential::register_fd(const Operation& op) {
         errors.push_back(0);
         try {
             if (op.kind == Kind::add)
-                b.poller->add(fd, op.mask);
+                b.poller->add(fd, op.mask, op.exclusive ? Wakeup::exclusive : Wakeup::all);
             else
                 b.poller->modify(fd, op.mask);
         } catch (const std::system_error& e) {
@@ -304,7 +304,8 @@ std::string Differential::describe(const Operation& op) const {
     switch (op.kind) {
     case Kind::add:
     case Kind::modify:
-        return fmt::format("{} fd {} events {}", to_string(op.kind), fd, op.mask);
+        return fmt::format("{} fd {} events {}{}", to_string(op.kind), fd, op.mask,
+                           op.kind == Kind::add && op.exclusive ? " exclusive" : "");
     case Kind::write:
     case Kind::read:
         return fmt::format("{} {} bytes on fd {}", to_string(op.kind), op.size, fd);

@@ -46,7 +46,7 @@ std::optional<Operation> OperationReader::next() {
     const unsigned op = bytes_[0], arg = bytes_[1];
     bytes_ = bytes_.subspan(2);
     // The second byte: bits 0-1 the pair, bit 2 the side, bits 3-4 the mask (0 counts as
-    // both), bits 5-6 the size or the shutdown mode.
+    // both), bits 5-6 the size or the shutdown mode, bit 7 an exclusive add.
     Operation o;
     o.kind = kKinds[op & 15u];
     o.pair = static_cast<int>(arg & 3u) % kPairs;
@@ -55,6 +55,7 @@ std::optional<Operation> OperationReader::next() {
     o.mask = m == 0 ? EVENT_READ | EVENT_WRITE : m;
     o.size = kSizes[arg >> 5 & 3u];
     o.how = kHows[arg >> 5 & 3u];
+    o.exclusive = (arg >> 7 & 1u) != 0;
     return o;
 }
 

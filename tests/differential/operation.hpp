@@ -17,7 +17,7 @@ inline constexpr int kPairs = 4;
 inline constexpr std::size_t kMaxTransfer = 65536;
 
 enum class Kind {
-    add,               // Poller::add(fd, mask)
+    add,               // Poller::add(fd, mask, wakeup)
     modify,            // Poller::modify(fd, mask)
     remove,            // Poller::remove(fd)
     write,             // send `size` bytes on fd
@@ -33,6 +33,7 @@ struct Operation {
     int pair = 0;               // 0 .. kPairs - 1
     int side = 0;               // which end of the pair: 0 or 1
     std::uint32_t mask = 0;     // add, modify: EVENT_READ, EVENT_WRITE or both
+    bool exclusive = false;     // add: Wakeup::exclusive, which epoll then modifies by DEL + ADD
     std::size_t size = 0;       // write, read
     int how = 0;                // shutdown: SHUT_RD, SHUT_WR or SHUT_RDWR
 };
