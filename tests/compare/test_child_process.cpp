@@ -2,6 +2,9 @@
 #include <sys/wait.h>
 
 #include <csignal>
+#include <optional>
+#include <string>
+#include <thread>
 
 #include <doctest/doctest.h>
 
@@ -97,6 +100,24 @@ TEST_CASE("read_stderr waits for a string, then takes only what is there") {
     child.signal(SIGTERM);
     CHECK(child.wait(5s) == 128 + SIGTERM);
     CHECK_FALSE(child.read_stderr(&text, "never", 5s));  // EOF: the child is gone
+}
+
+TEST_CASE("poll_status does not wait: nullopt while the child runs, then its status, then -1") {
+    ChildProcess child({"/bin/sh", "-c", "echo ready; sleep 2; exit 4"}, shell_options());
+    CHECK(child.stdout_fd() >= 0);
+    REQUIRE(child.read_line(5s) == std::optional<std::string>("ready"));
+    CHECK_FALSE(child.poll_status().has_value());
+    child.signal(SIGTERM);
+    std::optional<int> status;
+    for (int i = 0; i < 500 && !status; ++i) {
+        status = child.poll_status();
+        if (!status) std::this_thread::sleep_for(10ms);
+    }
+    REQUIRE(status.has_value());
+    REQUIRE(WIFSIGNALED(*status));
+    CHECK(WTERMSIG(*status) == SIGTERM);
+    CHECK(child.poll_status() == std::optional<int>(-1));
+    CHECK_FALSE(child.running());
 }
 
 TEST_CASE("wait_status gives the raw status, and -1 once there is nothing to wait for") {

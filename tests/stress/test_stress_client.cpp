@@ -217,6 +217,18 @@ TEST_CASE("an echo server binary that is not there: a clear error, exit 1") {
     CHECK(run.err.find("/nonexistent/echo_server") != std::string::npos);
 }
 
+TEST_CASE("a spawned server that exits, or says something else, before its listening line: a clear error, exit 1") {
+    const ToolRun exits = run_tool(client_path(), {"--spawn-server", "epoll", "--server-path", "/bin/true"}, 10s);
+    INFO("stderr: " << exits.err);
+    CHECK(exits.exit_code == 1);
+    CHECK(exits.err.find("did not say where it listens (exited with status 0)") != std::string::npos);
+    // /bin/echo prints its arguments: "--backend epoll --port 0".
+    const ToolRun talks = run_tool(client_path(), {"--spawn-server", "epoll", "--server-path", "/bin/echo"}, 10s);
+    INFO("stderr: " << talks.err);
+    CHECK(talks.exit_code == 1);
+    CHECK(talks.err.find("said '--backend epoll --port 0', not 'listening on HOST:PORT'") != std::string::npos);
+}
+
 TEST_CASE("latency histogram: buckets within 1/64 of the value, percentiles in order") {
     using stress::LatencyHistogram;
     for (std::int64_t v : {0LL, 1LL, 127LL, 128LL, 1000LL, 123456789LL, 1LL << 40, (1LL << 62) + 12345}) {

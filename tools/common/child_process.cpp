@@ -212,26 +212,31 @@ int ChildProcess::wait(Millis timeout) {
 }
 
 int ChildProcess::wait_status(Millis timeout) {
-    if (pid_ <= 0) return -1;
     const auto deadline = Clock::now() + timeout;
-    int status = 0;
-    for (;;) {
-        const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-        if (r == pid_) break;
-        if (r < 0 && errno != EINTR) {
-            pid_ = -1;
-            return -1;
-        }
+    while (pid_ > 0) {
+        if (const auto status = poll_status()) return *status;
         if (Clock::now() >= deadline) {
             ::kill(pid_, SIGKILL);
+            int status = 0;
             while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
             }
-            break;
+            pid_ = -1;
+            return status;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
+    return -1;
+}
+
+std::optional<int> ChildProcess::poll_status() {
+    if (pid_ <= 0) return -1;
+    int status = 0;
+    pid_t r;
+    while ((r = ::waitpid(pid_, &status, WNOHANG)) < 0 && errno == EINTR) {
+    }
+    if (r == 0) return std::nullopt;
     pid_ = -1;
-    return status;
+    return r == -1 ? -1 : status;
 }
 
 std::optional<std::string> find_on_path(const std::string& name) {

@@ -44,6 +44,9 @@ public:
     ~ChildProcess();
 
     pid_t pid() const noexcept { return pid_; }
+    // Its stdout pipe (capture_stdout), for draining it in an event loop once read_line has
+    // taken the lines wanted; -1 when not captured or at EOF.
+    int stdout_fd() const noexcept { return out_.get(); }
 
     // The next line of stdout, without its newline; nullopt at EOF or after timeout.
     std::optional<std::string> read_line(Millis timeout);
@@ -72,6 +75,9 @@ public:
     // As wait(), but returns the raw waitpid status (for WIFEXITED, WTERMSIG...), or -1 when
     // there is no child left to wait for.
     int wait_status(Millis timeout);
+    // Without waiting: the raw waitpid status if it has exited (it is then reaped), nullopt
+    // while it runs, -1 when there is no child left to wait for.
+    std::optional<int> poll_status();
     bool running() const noexcept { return pid_ > 0; }
 
 private:

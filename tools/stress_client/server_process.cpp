@@ -1,8 +1,6 @@
 #include "server_process.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,7 +10,6 @@
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
-#include <thread>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -28,84 +25,39 @@ std::string default_server_path() {
     return (self.parent_path() / ".." / ".." / "examples" / "echo_server").lexically_normal().string();
 }
 
-ServerProcess::ServerProcess(const std::string& path, const std::vector<std::string>& args,
-                             std::chrono::steady_clock::time_point deadline) {
+namespace {
+
+std::vector<std::string> command(const std::string& path, const std::vector<std::string>& args) {
     if (::access(path.c_str(), X_OK) != 0)
         throw std::runtime_error(fmt::format("cannot run the echo server {}: {} (build it, or pass --server-path)",
                                              path, std::strerror(errno)));
-    std::vector<std::string> argv_strings{path};
-    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-    command_line_ = fmt::format("{}", fmt::join(argv_strings, " "));
-    // Everything the child needs is prepared before fork(): after it, only async-signal-
-    // safe calls.
-    std::vector<char*> argv;
-    for (std::string& s : argv_strings) argv.push_back(s.data());
-    argv.push_back(nullptr);
+    std::vector<std::string> argv{path};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+}
 
-    int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) throw std::runtime_error(fmt::format("pipe2: {}", std::strerror(errno)));
-    iomux::UniqueFd read_end(p[0]), write_end(p[1]);
-    const pid_t parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error(fmt::format("fork: {}", std::strerror(errno)));
-    if (pid_ == 0) {
-        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
-        ::dup2(write_end.get(), STDOUT_FILENO);    // dup2 clears O_CLOEXEC on the copy
-        // Ignored signals stay ignored across exec: give the server the defaults.
-        ::signal(SIGPIPE, SIG_DFL);
-        sigset_t none;
-        sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        ::execv(argv[0], argv.data());
-        constexpr char msg[] = "stress_client: exec of the echo server failed\n";
-        [[maybe_unused]] auto n = ::write(STDERR_FILENO, msg, sizeof msg - 1);
-        ::_exit(127);
-    }
-    write_end.reset();
-    out_ = std::move(read_end);
+}  // namespace
 
-    // Read until the listening line, EOF (it died) or the deadline.
-    std::string seen;
-    for (;;) {
-        const auto newline = seen.find('\n');
-        if (newline != std::string::npos) {
-            const std::string line = seen.substr(0, newline);
-            const auto at = line.find("listening on ");
-            const auto colon = line.rfind(':');
-            if (at == std::string::npos || colon == std::string::npos || colon < at) {
-                stop(std::chrono::seconds(1));
-                throw std::runtime_error(
-                    fmt::format("{} said '{}', not 'listening on HOST:PORT'", command_line_, line));
-            }
-            host_ = line.substr(at + 13, colon - at - 13);
-            port_ = static_cast<std::uint16_t>(std::strtoul(line.c_str() + colon + 1, nullptr, 10));
-            break;
-        }
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        pollfd pfd{out_.get(), POLLIN, 0};
-        const int r = left.count() > 0 ? ::poll(&pfd, 1, static_cast<int>(left.count()) + 1) : 0;
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            stop(std::chrono::seconds(1));
-            throw std::runtime_error(fmt::format("{} did not say where it listens before the deadline", command_line_));
-        }
-        std::array<char, 512> buf;
-        const ssize_t n = ::read(out_.get(), buf.data(), buf.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            int status = 0;
-            ::waitpid(pid_, &status, 0);
-            reap(status);
-            throw std::runtime_error(fmt::format("{} {} before saying where it listens", command_line_, how_));
-        }
-        seen.append(buf.data(), static_cast<std::size_t>(n));
+ServerProcess::ServerProcess(const std::string& path, const std::vector<std::string>& args,
+                             std::chrono::steady_clock::time_point deadline)
+    : child_(command(path, args), iomux::tools::SpawnOptions{.cpu = std::nullopt, .capture_stdout = true}),
+      pid_(child_.pid()),
+      command_line_(fmt::format("{} {}", path, fmt::join(args, " "))) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const std::optional<std::string> line = child_.read_line(std::max(left, std::chrono::milliseconds(0)));
+    if (!line) {
+        const Exit e = stop(std::chrono::seconds(1));
+        throw std::runtime_error(fmt::format("{} did not say where it listens ({})", command_line_, e.how));
     }
-    if (port_ == 0) {
+    const auto port = iomux::tools::listening_port(*line);
+    if (!port) {
         stop(std::chrono::seconds(1));
-        throw std::runtime_error(fmt::format("{} announced port 0", command_line_));
+        throw std::runtime_error(fmt::format("{} said '{}', not 'listening on HOST:PORT'", command_line_, *line));
     }
-    ::fcntl(out_.get(), F_SETFL, ::fcntl(out_.get(), F_GETFL) | O_NONBLOCK);
+    constexpr std::string_view prefix = "listening on ";
+    host_ = line->substr(prefix.size(), line->rfind(':') - prefix.size());
+    port_ = *port;
+    ::fcntl(child_.stdout_fd(), F_SETFL, ::fcntl(child_.stdout_fd(), F_GETFL) | O_NONBLOCK);
     if (auto s = iomux::tools::sample_tree(pid_)) start_rss_kib_ = s->rss_kib;
 }
 
@@ -115,60 +67,50 @@ ServerProcess::~ServerProcess() {
 }
 
 void ServerProcess::attach(iomux::Reactor& loop) {
+    const int out = child_.stdout_fd();
+    if (out < 0) return;  // it closed its stdout already
     loop_ = &loop;
-    loop.add_reader(out_.get(), [this] {
+    loop.add_reader(out, [this, out] {
         std::array<char, 4096> buf;
-        const ssize_t n = ::read(out_.get(), buf.data(), buf.size());
+        const ssize_t n = ::read(out, buf.data(), buf.size());
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) detach();  // it closed its stdout
         // There may be more, or an end of file that makes no edge of its own on epoll-et:
         // one more turn.
         else if (n > 0 && (n == static_cast<ssize_t>(buf.size()) || loop_->edge_triggered()))
-            loop_->keep_ready(out_.get(), iomux::EVENT_READ);
+            loop_->keep_ready(out, iomux::EVENT_READ);
     });
 }
 
 void ServerProcess::detach() {
-    if (loop_ && out_) loop_->remove_reader(out_.get());
+    if (loop_) loop_->remove_reader(child_.stdout_fd());
     loop_ = nullptr;
 }
 
 void ServerProcess::reap(int status) {
     reaped_ = true;
+    if (status == -1) {  // not our child any more: nothing to wait for
+        how_ = "vanished";
+        clean_ = false;
+        return;
+    }
     how_ = describe_wait_status(status);
     clean_ = (WIFEXITED(status) && WEXITSTATUS(status) == 0) || (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
 }
 
 std::optional<std::string> ServerProcess::exited() {
-    if (!reaped_ && pid_ > 0) {
-        int status = 0;
-        if (::waitpid(pid_, &status, WNOHANG) == pid_) reap(status);
-    }
+    if (!reaped_)
+        if (const auto status = child_.poll_status()) reap(*status);
     return reaped_ ? std::optional<std::string>(how_) : std::nullopt;
 }
 
 ServerProcess::Exit ServerProcess::stop(std::chrono::milliseconds grace) {
-    if (!reaped_ && pid_ > 0) {
-        ::kill(pid_, SIGTERM);
-        const auto until = std::chrono::steady_clock::now() + grace;
-        int status = 0;
-        while (!reaped_) {
-            const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-            if (r == pid_) {
-                reap(status);
-            } else if (r < 0 && errno != EINTR) {
-                reaped_ = true;  // not our child any more: nothing to wait for
-                how_ = "vanished";
-            } else if (std::chrono::steady_clock::now() >= until) {
-                ::kill(pid_, SIGKILL);
-                while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-                }
-                reap(status);
-                how_ += fmt::format(" (did not exit within {} ms of SIGTERM)", grace.count());
-                clean_ = false;
-            } else {
-                std::this_thread::sleep_for(std::chrono::milliseconds(2));
-            }
-        }
+    if (exited()) return {how_, clean_};
+    child_.signal(SIGTERM);
+    const int status = child_.wait_status(grace);  // SIGKILL after grace
+    reap(status);
+    if (status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+        how_ += fmt::format(" (did not exit within {} ms of SIGTERM)", grace.count());
+        clean_ = false;
     }
     return {how_, clean_};
 }

@@ -3,7 +3,7 @@
 // It is started with `--backend B --port 0` and must print `listening on HOST:PORT` on
 // stdout (the project's echo_server does, first thing). Its stdout stays on a pipe that
 // the reactor drains, so a chatty server never blocks on a full pipe; its stderr is ours.
-// It dies with us (PR_SET_PDEATHSIG), so a crashed client leaves no server behind.
+// It dies with us (tools::ChildProcess), so a crashed client leaves no server behind.
 #pragma once
 
 #include <sys/types.h>
@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/child_process.hpp"
 #include "common/process_stats.hpp"
 #include "poller/unique_fd.hpp"
 #include "reactor/reactor.hpp"
@@ -56,11 +57,11 @@ public:
 private:
     void reap(int status);
 
-    pid_t pid_ = -1;
+    iomux::tools::ChildProcess child_;
+    pid_t pid_;  // child_'s, kept after it is reaped
     bool reaped_ = false;
     std::string how_;
     bool clean_ = false;
-    iomux::UniqueFd out_;  // its stdout
     iomux::Reactor* loop_ = nullptr;
     std::string host_;
     std::uint16_t port_ = 0;
