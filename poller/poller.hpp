@@ -14,12 +14,14 @@
 //   io_uring  io_uring(7), level-triggered like epoll; only in builds with liburing, and
 //             only where the kernel allows io_uring (see available_backends()). One
 //             multishot poll request per fd; adds and modifies are batched into the one
-//             io_uring_enter of the next wait, which also re-checks (a poll update each)
+//             io_uring_enter of the next wait, which also re-checks (one poll(2) for all)
 //             every fd the previous wait reported or that was woken since, because
-//             multishot polls report wake-ups, not levels. O(ready) per wait, but each
-//             re-check or cancel looks its request up in a kernel table of at most 256
-//             buckets, so its cost grows with the fds registered. remove() costs one
-//             io_uring_enter, as epoll's costs one epoll_ctl.
+//             multishot polls report wake-ups, not levels. O(ready) per wait. remove()
+//             costs one io_uring_enter, as epoll's costs one epoll_ctl. On Linux 6.1 and
+//             later the ring runs wake-ups only when we wait (DEFER_TASKRUN), which makes
+//             it as fast as epoll, and binds it to one thread: the first that waits. A
+//             wait on any other thread afterwards throws std::system_error (EEXIST), and
+//             remove() or destruction there cannot cancel polls at once (see below).
 //
 // Semantics common to every backend (the conformance suite in tests/ holds them to it):
 //  - wait() reports at most one PollEvent per fd, carrying every ready bit, and only bits
@@ -43,8 +45,9 @@
 //    request holds a reference to the open file: the file is not closed (a socket's peer
 //    sees no EOF) and stays watched, reported as what it is, until remove() cancels the
 //    request; a close() right after remove(), or after the Poller is destroyed, does close
-//    it. A process killed with fds registered on io_uring has them closed a few ms after
-//    its death (the kernel tears its ring down in a worker), not at once.
+//    it, when done on the thread that waits. A process killed with fds registered on
+//    io_uring, or a Poller destroyed on another thread, has them closed a few ms later
+//    (the kernel tears the ring down in a worker), not at once.
 //
 // Errors: ValueError for a negative fd or an event mask that is 0 or has unknown bits, and
 // for wait() with an empty buffer; std::system_error (errno) from the kernel, and EEXIST /
