@@ -34,7 +34,11 @@ public:
     }
 
 protected:
-    void do_add(int fd, std::uint32_t events) override { control(EPOLL_CTL_ADD, fd, events); }
+    void do_add(int fd, std::uint32_t events) override {
+        control(EPOLL_CTL_ADD, fd, events);
+        // The number named an exclusive registration that was closed without remove().
+        if (!exclusive_.empty()) std::erase(exclusive_, fd);
+    }
     void do_add_exclusive(int fd, std::uint32_t events) override {
         control(EPOLL_CTL_ADD, fd, events, EPOLLEXCLUSIVE);
         exclusive_.push_back(fd);
