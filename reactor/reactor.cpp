@@ -224,7 +224,7 @@ struct Reactor::Impl {
             (direction == EVENT_READ ? h.reader : h.writer) = std::move(cb);
             h.callbacks = direction;
             h.wakeup = wakeup.value_or(Wakeup::all);
-            selector.register_fd(fd, direction, std::move(h), wakeup.value_or(Wakeup::all));
+            add_to_backend(fd, direction, std::move(h));
             return true;
         }
         Handlers& h = *found;
@@ -266,6 +266,12 @@ struct Reactor::Impl {
         queue_change(fd, *h);
     }
 
+    // Registers fd with the backend, with the wakeup its first callback chose.
+    void add_to_backend(int fd, std::uint32_t events, Handlers h) {
+        const Wakeup wakeup = h.wakeup;
+        selector.register_fd(fd, events, std::move(h), wakeup);
+    }
+
     // Brings the backend in line with the callbacks, one call per changed fd at most.
     void apply_changes() {
         for (const int fd : changes) {
@@ -280,8 +286,7 @@ struct Reactor::Impl {
                     h.rearm = h.readd = false;
                     if (wanted != 0) {
                         auto node = parked.extract(fd);
-                        const Wakeup wakeup = node.mapped().wakeup;
-                        selector.register_fd(fd, wanted, std::move(node.mapped()), wakeup);
+                        add_to_backend(fd, wanted, std::move(node.mapped()));
                     } else if (h.callbacks == 0) {
                         parked.erase(fd);
                     }
@@ -292,9 +297,7 @@ struct Reactor::Impl {
                 } else if (std::exchange(h.readd, false)) {
                     // Renewed with another wakeup, which the backend cannot change in place.
                     h.rearm = false;
-                    Handlers data = std::move(selector.unregister(fd).data);
-                    const Wakeup wakeup = data.wakeup;
-                    selector.register_fd(fd, wanted, std::move(data), wakeup);
+                    add_to_backend(fd, wanted, std::move(selector.unregister(fd).data));
                 } else if (std::exchange(h.rearm, false)) {
                     selector.rearm(fd, wanted);
                 } else if (wanted != key->events) {
