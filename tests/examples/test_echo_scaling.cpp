@@ -222,7 +222,7 @@ TEST_CASE("echo_server --max-conns: says how many workers the fd limit needs, an
     CHECK(enough.terminate());
 }
 
-TEST_CASE("echo_server: --threads 0, --workers 0 and --max-conns 0 are bad usage") {
+TEST_CASE("echo_server: --threads 0, --workers 0, --max-conns 0 and --exclusive alone are bad usage") {
     const std::string path = example_path("ECHO_SERVER");
     for (const char* option : {"--threads", "--workers", "--max-conns"}) {
         const CommandResult bad = run_command({path, option, "0"});
@@ -230,6 +230,10 @@ TEST_CASE("echo_server: --threads 0, --workers 0 and --max-conns 0 are bad usage
         CHECK(bad.status == 2);
         CHECK(bad.output.find(option) != std::string::npos);
     }
+    const CommandResult alone = run_command({path, "--exclusive"});
+    CAPTURE(alone.output);
+    CHECK(alone.status == 2);
+    CHECK(alone.output.find("--exclusive needs --shared-listener") != std::string::npos);
 }
 
 }  // namespace iomux::test
