@@ -34,7 +34,7 @@
 //    (flush()), or a drained fd's old wake-up would be reported or a cancelled poll would
 //    keep its file;
 //  - else COOP_TASKRUN (5.19): run at our next syscall's return, no interrupt, any thread
-//    (0.88-1.05 of epoll);
+//    (0.87-1.05 of epoll);
 //  - else the default (5.18).
 // Not used: a registered ring fd (io_uring_register_ring_fd). It saves one fd lookup per
 // io_uring_enter, and that echo makes about 2,400 of them a second beside 80,000 recv(2):
