@@ -10,14 +10,13 @@
 #include <cerrno>
 #include <mutex>
 #include <system_error>
-#include <unordered_map>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "poller/errors.hpp"
 #include "poller/unique_fd.hpp"
-#include "reactor/selector.hpp"
+#include "reactor/fd_table.hpp"
 
 namespace iomux {
 namespace {
@@ -79,35 +78,54 @@ bool TimerHandle::cancelled() const noexcept {
 
 namespace {
 
-// An fd's callbacks: the data of its SelectorKey.
-struct Handlers {
+// What pausing, resuming and the change list touch of an fd: 12 bytes, in a table of their
+// own. A loop that re-arms thousands of fds an iteration walks 12 bytes an fd, not the
+// callbacks: at 9000 fds, re-arming from a cold cache took 2.8 times libev's time while
+// these lived beside the callbacks (tools/compare/README.md, dispatch).
+struct FdState {
+    // Changes when the fd may name another file: dispatch drops events noted under an older
+    // id. 32 bits wrap, but a stale id matches only after 2^32 new ones in one iteration.
+    std::uint32_t id = 0;
+    std::uint8_t callbacks = 0;  // directions with a callback (which may be running)
+    std::uint8_t paused = 0;     // pause_reading / pause_writing bits
+    std::uint8_t kept = 0;       // keep_ready() bits not yet dispatched
+    std::uint8_t applied = 0;    // what the backend watches; 0: the fd is not in it
+    bool queued = false;         // in the change list
+    bool rearm = false;          // wanted again after nothing was: see set_callback
+    bool readd = false;          // rearm with another wakeup: remove and add
+    bool exclusive = false;      // the Wakeup chosen by the first callback: see add_reader
+    std::uint8_t interest() const { return callbacks & ~paused; }  // what the backend should watch
+    // Has callbacks, or is in the backend until the next apply_changes.
+    bool known() const { return callbacks != 0 || applied != 0; }
+    Wakeup wakeup() const { return exclusive ? Wakeup::exclusive : Wakeup::all; }
+};
+
+// An fd's callbacks, read when it is dispatched: aligned so that the two share one cache
+// line where std::function is 32 bytes (libstdc++).
+struct alignas(64) Handlers {
     Reactor::Callback reader, writer;
-    std::uint32_t callbacks = 0;            // directions with a callback (which may be running)
-    std::uint32_t paused = 0;               // pause_reading / pause_writing bits
-    bool queued = false;                    // in the change list
-    bool rearm = false;                     // wanted again after nothing was: see set_callback
-    Wakeup wakeup = Wakeup::all;            // chosen by the first callback: see add_reader
-    bool readd = false;                     // rearm with another wakeup: remove and add
-    std::uint32_t kept = 0;                 // keep_ready() bits not yet dispatched
-    std::uint64_t id;                       // changes when the fd may name another file
-    std::uint32_t interest() const { return callbacks & ~paused; }  // what the backend watches
+    Reactor::Callback& of(std::uint32_t direction) { return direction == EVENT_READ ? reader : writer; }
 };
 
 }  // namespace
 
 struct Reactor::Impl {
-    Impl(std::unique_ptr<Poller> poller, Stats& stats) : selector(std::move(poller)), stats(stats) {}
+    Impl(std::unique_ptr<Poller> backend, Stats& stats) : poller(std::move(backend)), stats(stats) {}
 
-    // Handlers live in the selector's keys (which stay in place while registered) or in
-    // parked; only apply_changes moves or frees them, so a Handlers* taken during dispatch
-    // stays valid until the next wait.
-    Selector<Handlers> selector;
-    // Fds whose every callback is paused: out of the backend (an idle level-triggered fd
-    // would wake every wait), but still the caller's registration, so resuming trusts the
-    // fd to name the same file and costs one add, or nothing within the same iteration.
-    std::unordered_map<int, Handlers> parked;
+    // Driven directly, not through a Selector: the reactor keeps each fd's registration
+    // in fds, and its dispatch re-checks ids, so a selector's keys would be a second copy.
+    std::unique_ptr<Poller> poller;
+    std::vector<PollEvent> events;  // one per fd in the backend: a wait drains all that are ready
+    std::size_t in_backend = 0;     // fds with FdState::applied != 0
+    // Indexed by fd. An fd whose every callback is paused is out of the backend (an idle
+    // level-triggered fd would wake every wait) but keeps its state and callbacks, as the
+    // caller's registration: resuming trusts the fd to name the same file still, and costs
+    // one add, or nothing within the same iteration. Entries stay in place (FdTable), so a
+    // Handlers& taken during dispatch stays valid while callbacks add fds.
+    FdTable<FdState> fds;
+    FdTable<Handlers> handlers;
     Stats& stats;
-    std::uint64_t next_id = 0;
+    std::uint32_t next_id = 0;
     std::uint64_t next_seq = 0;
     bool running = false;
 
@@ -121,13 +139,13 @@ struct Reactor::Impl {
     }
 
     std::vector<Callback> soon, running_soon;
-    std::vector<std::pair<int, std::uint64_t>> kept, running_kept;
+    std::vector<std::pair<int, std::uint32_t>> kept, running_kept;
     std::vector<int> changes;  // fds whose wanted events changed since the last wait
     struct Ready {
         Handlers* handlers;
         int fd;
         std::uint32_t events;
-        std::uint64_t id;
+        std::uint32_t id;
     };
     std::vector<Ready> batch;  // this iteration's ready fds, reused
 
@@ -147,20 +165,20 @@ struct Reactor::Impl {
         fmt::print(stderr, "iomux: callback for {} threw: {}\n", where, describe_exception(e));
     };
 
-    Handlers* find(int fd) {
-        if (Handlers* h = registered(fd)) return h;
-        const auto it = parked.find(fd);
-        return it == parked.end() ? nullptr : &it->second;
+    bool known(int fd) const {
+        return fd >= 0 && static_cast<std::size_t>(fd) < fds.size() && fds[fd].known();
     }
-    // Not parked: in the backend.
-    Handlers* registered(int fd) {
-        const auto* key = selector.get_map().get(fd);
-        return key ? &selector.data(*key) : nullptr;
+    bool has_callback(int fd, std::uint32_t direction) const { return known(fd) && (fds[fd].callbacks & direction); }
+
+    // Every change of FdState::applied between 0 and not 0 goes through here, to keep count.
+    void set_applied(FdState& s, std::uint8_t events) {
+        in_backend = in_backend + (events != 0) - (s.applied != 0);
+        s.applied = events;
     }
 
-    void queue_change(int fd, Handlers& h) {
-        if (!h.queued) {
-            h.queued = true;
+    void queue_change(int fd, FdState& s) {
+        if (!s.queued) {
+            s.queued = true;
             changes.push_back(fd);
         }
     }
@@ -184,16 +202,17 @@ struct Reactor::Impl {
     } running_cb;
 
     // Calls the callbacks of fd for events, while registration id still wants them.
-    void dispatch(Handlers& h, int fd, std::uint64_t id, std::uint32_t events) {
+    void dispatch(Handlers& h, int fd, std::uint32_t id, std::uint32_t events) {
         if (events & EVENT_READ) call_direction(h, fd, id, EVENT_READ);
         if (events & EVENT_WRITE) call_direction(h, fd, id, EVENT_WRITE);
     }
-    void call_direction(Handlers& h, int fd, std::uint64_t id, std::uint32_t direction) {
-        if (h.id != id || !(h.interest() & direction)) {
+    void call_direction(Handlers& h, int fd, std::uint32_t id, std::uint32_t direction) {
+        const FdState& s = fds[fd];
+        if (s.id != id || !(s.interest() & direction)) {
             ++stats.stale_dropped;
             return;
         }
-        Callback& slot = direction == EVENT_READ ? h.reader : h.writer;
+        Callback& slot = h.of(direction);
         running_cb.handlers = &h;
         running_cb.direction = direction;
         struct Done {  // also when the exception handler throws out of guarded()
@@ -216,100 +235,124 @@ struct Reactor::Impl {
     // costs one rearm (see below).
     bool set_callback(int fd, std::uint32_t direction, Callback cb, std::optional<Wakeup> wakeup = std::nullopt) {
         if (fd < 0) throw ValueError(fmt::format("Invalid file descriptor: {}", fd));
-        Handlers* found = find(fd);
-        if (!found) {
+        if (!known(fd)) {
             if (!cb) return false;
-            Handlers h;
-            h.id = next_id++;
-            (direction == EVENT_READ ? h.reader : h.writer) = std::move(cb);
-            h.callbacks = direction;
-            h.wakeup = wakeup.value_or(Wakeup::all);
-            add_to_backend(fd, direction, std::move(h));
+            add_new(fd, direction, std::move(cb), wakeup.value_or(Wakeup::all));
             return true;
         }
-        Handlers& h = *found;
-        if (cb && h.callbacks == 0) {
+        FdState& s = fds[fd];
+        if (cb && s.callbacks == 0) {
             // Every callback was removed this iteration, so the fd may have been closed and
             // its number reused by now: a new id drops the old file's pending events, and
             // the backend is told again which file the number means (one MOD on epoll).
-            h.id = next_id++;
-            h.rearm = true;
-            const Wakeup chosen = wakeup.value_or(Wakeup::all);
-            h.readd = h.readd || chosen != h.wakeup;
-            h.wakeup = chosen;
-        } else if (wakeup && *wakeup != h.wakeup) {
+            s.id = next_id++;
+            s.rearm = true;
+            const bool exclusive = wakeup == Wakeup::exclusive;
+            s.readd = s.readd || exclusive != s.exclusive;
+            s.exclusive = exclusive;
+        } else if (wakeup && *wakeup != s.wakeup()) {
             throw ValueError(fmt::format("fd {} has callbacks added with another Wakeup; remove them first", fd));
         }
-        const bool had = h.callbacks & direction;
-        if (cb) h.callbacks |= direction;
-        else h.callbacks &= ~direction;
+        const bool had = s.callbacks & direction;
+        if (cb) s.callbacks |= direction;
+        else s.callbacks &= ~direction;
+        s.paused &= ~direction;  // a new callback runs; a removed one is no longer paused
+        if (!(s.callbacks & direction)) s.kept &= ~direction;
+        queue_change(fd, s);
+        store(handlers[fd], direction, std::move(cb));  // last: the old callback's destructor may call us
+        return had;
+    }
+
+    // An fd with no callbacks gets its first: registered with the backend now.
+    void add_new(int fd, std::uint32_t direction, Callback cb, Wakeup wakeup) {
+        if (static_cast<std::size_t>(fd) >= fds.size()) {
+            handlers.grow_to(static_cast<std::size_t>(fd) + 1);
+            fds.grow_to(handlers.size());
+        }
+        poller->add(fd, direction, wakeup);  // may throw: then nothing changed
+        FdState& s = fds[fd];
+        // queued stays: the fd may be in the change list still, where it is now a no-op.
+        s = FdState{.id = next_id++, .callbacks = static_cast<std::uint8_t>(direction), .queued = s.queued,
+                    .exclusive = wakeup == Wakeup::exclusive};
+        set_applied(s, direction);
+        store(handlers[fd], direction, std::move(cb));
+    }
+
+    // A callback that removes or replaces itself is parked in running_cb (see Running).
+    void store(Handlers& h, std::uint32_t direction, Callback cb) {
         if (running_cb.handlers == &h && running_cb.direction == direction) {
-            running_cb.replacement = std::move(cb);  // see Running
+            running_cb.replacement = std::move(cb);
             running_cb.replaced = true;
         } else {
-            (direction == EVENT_READ ? h.reader : h.writer) = std::move(cb);
+            h.of(direction) = std::move(cb);
         }
-        h.paused &= ~direction;  // a new callback runs; a removed one is no longer paused
-        if (!(h.callbacks & direction)) h.kept &= ~direction;
-        queue_change(fd, h);
-        return had;
     }
 
     // Sets or clears one direction's paused bit; KeyError when it has no callback.
     void set_paused(int fd, std::uint32_t direction, bool pause) {
-        Handlers* h = find(fd);
-        if (!h || !(h->callbacks & direction))
+        if (!has_callback(fd, direction))
             throw KeyError(fmt::format("fd {} has no {} callback", fd, direction == EVENT_READ ? "reader" : "writer"));
-        if (static_cast<bool>(h->paused & direction) == pause) return;
-        h->paused ^= direction;
-        h->kept &= ~h->paused;
-        queue_change(fd, *h);
+        FdState& s = fds[fd];
+        if (static_cast<bool>(s.paused & direction) == pause) return;
+        s.paused ^= direction;
+        s.kept &= ~s.paused;
+        queue_change(fd, s);
     }
 
-    // Registers fd with the backend, with the wakeup its first callback chose.
-    void add_to_backend(int fd, std::uint32_t events, Handlers h) {
-        const Wakeup wakeup = h.wakeup;
-        selector.register_fd(fd, events, std::move(h), wakeup);
-    }
-
-    // Brings the backend in line with the callbacks, one call per changed fd at most.
+    // Brings the backend in line with the callbacks, one call per changed fd at most (two
+    // for an exclusive wakeup that changes). An fd whose events are unchanged touches
+    // nothing but its FdState.
     void apply_changes() {
         for (const int fd : changes) {
-            const auto* key = selector.get_map().get(fd);
-            Handlers& h = key ? selector.data(*key) : parked.at(fd);
-            h.queued = false;
-            const std::uint32_t wanted = h.interest();
+            FdState& s = fds[fd];
+            s.queued = false;
+            const std::uint8_t wanted = s.interest();
             try {
-                if (!key) {
-                    // Parked. Its fd is trusted to be the same file (see parked), unless every
-                    // callback was removed meanwhile; either way an add is what it needs.
-                    h.rearm = h.readd = false;
-                    if (wanted != 0) {
-                        auto node = parked.extract(fd);
-                        add_to_backend(fd, wanted, std::move(node.mapped()));
-                    } else if (h.callbacks == 0) {
-                        parked.erase(fd);
+                if (wanted == 0) {
+                    // Paused (its callbacks stay) or removed (they are gone already).
+                    s.rearm = s.readd = false;
+                    if (s.applied != 0) {
+                        set_applied(s, 0);
+                        poller->remove(fd);
                     }
-                } else if (wanted == 0) {
-                    Handlers old = std::move(selector.unregister(fd).data);
-                    if (old.callbacks != 0) parked.emplace(fd, std::move(old));  // paused: keep it
-                    // else its Handlers go with it; nothing runs them now
-                } else if (std::exchange(h.readd, false)) {
+                } else if (s.applied == 0) {
+                    // Paused until now: trusted to be the same file (see fds), so an add.
+                    s.rearm = s.readd = false;
+                    poller->add(fd, wanted, s.wakeup());
+                    set_applied(s, wanted);
+                } else if (std::exchange(s.readd, false)) {
                     // Renewed with another wakeup, which the backend cannot change in place.
-                    h.rearm = false;
-                    add_to_backend(fd, wanted, std::move(selector.unregister(fd).data));
-                } else if (std::exchange(h.rearm, false)) {
-                    selector.rearm(fd, wanted);
-                } else if (wanted != key->events) {
-                    selector.modify(fd, wanted);
+                    s.rearm = false;
+                    set_applied(s, 0);
+                    poller->remove(fd);
+                    poller->add(fd, wanted, s.wakeup());
+                    set_applied(s, wanted);
+                } else if (std::exchange(s.rearm, false)) {
+                    poller->rearm(fd, wanted);
+                    s.applied = wanted;
+                } else if (wanted != s.applied) {
+                    poller->modify(fd, wanted);
+                    s.applied = wanted;
                 }
             } catch (...) {
-                // The backend refused (say, a closed fd given to add_reader): the selector
-                // has dropped the fd; report it like an exception from its callback.
+                // The backend refused (say, a closed fd given to add_reader): the fd is
+                // dropped with its callbacks, as Python's selectors drop it (bpo-30014),
+                // and reported like an exception from its callback.
+                drop(fd);
                 on_exception(fd, std::current_exception());
             }
         }
         changes.clear();
+    }
+
+    void drop(int fd) {
+        poller->remove(fd);  // tolerates an fd it does not have
+        FdState& s = fds[fd];
+        set_applied(s, 0);
+        s = FdState{.id = s.id, .queued = s.queued};
+        // Destroyed last, and outside the table: their destructors may call us.
+        Handlers gone{std::move(handlers[fd].reader), std::move(handlers[fd].writer)};
+        handlers[fd].reader = handlers[fd].writer = nullptr;
     }
 
     void wake() {
@@ -343,11 +386,11 @@ Reactor::~Reactor() {
 }
 
 std::string_view Reactor::backend() const noexcept {
-    return impl_->selector.backend();
+    return impl_->poller->name();
 }
 
 bool Reactor::edge_triggered() const noexcept {
-    return impl_->selector.edge_triggered();
+    return impl_->poller->edge_triggered();
 }
 
 void Reactor::set_exception_handler(ExceptionHandler handler) {
@@ -395,13 +438,13 @@ void Reactor::resume_writing(int fd) {
 }
 
 void Reactor::keep_ready(int fd, std::uint32_t events) {
-    Handlers* found = impl_->find(fd);
-    if (!found) throw KeyError(fmt::format("fd {} is not registered", fd));
-    Handlers& h = *found;
-    const std::uint32_t add = events & h.interest() & ~h.kept;
+    Impl& m = *impl_;
+    if (!m.known(fd)) throw KeyError(fmt::format("fd {} is not registered", fd));
+    FdState& s = m.fds[fd];
+    const auto add = static_cast<std::uint8_t>(events & s.interest() & ~s.kept);
     if (add == 0) return;
-    if (h.kept == 0) impl_->kept.emplace_back(fd, h.id);
-    h.kept |= add;
+    if (s.kept == 0) m.kept.emplace_back(fd, s.id);
+    s.kept |= add;
 }
 
 TimerHandle Reactor::call_later(Clock::duration delay, Callback cb) {
@@ -518,16 +561,16 @@ void Reactor::run_once(std::optional<Clock::duration> timeout) {
     }
 
     // How long may we sleep? Not at all when work is already waiting.
-    std::optional<double> wait;
+    Timeout wait = kBlock;
     if (!m.soon.empty() || !m.kept.empty() || m.stopping.load()) {
-        wait = 0.0;
+        wait = Timeout::zero();
     } else {
         std::optional<Clock::duration> limit = timeout;
         if (!m.timers.empty()) {
             const auto until = m.timers.front()->when - Clock::now();
             limit = limit ? std::min(*limit, until) : until;
         }
-        if (limit) wait = std::chrono::duration<double>(std::max(*limit, Clock::duration::zero())).count();
+        if (limit) wait = std::chrono::ceil<Timeout>(std::max(*limit, Clock::duration::zero()));
     }
 
     m.apply_changes();
@@ -535,15 +578,19 @@ void Reactor::run_once(std::optional<Clock::duration> timeout) {
     // Note each fd's registration id before any callback runs: a callback may close an fd
     // and reuse its number, and the new registration must not inherit the old one's events.
     m.batch.clear();
-    for (auto [key, events] : m.selector.select(wait)) {
-        Handlers& h = m.selector.data(key);
-        m.batch.push_back({&h, key.fd, events | std::exchange(h.kept, 0u), h.id});  // a report covers keep_ready
+    if (m.events.size() < m.in_backend || m.events.empty()) m.events.resize(std::max<std::size_t>(m.in_backend, 64));
+    const std::size_t n = m.poller->wait(m.events, wait);
+    for (std::size_t i = 0; i < n; ++i) {
+        const int fd = m.events[i].fd;
+        if (static_cast<std::size_t>(fd) >= m.fds.size()) continue;  // never ours; a backend's slip
+        FdState& s = m.fds[fd];
+        m.batch.push_back({&m.handlers[fd], fd, (m.events[i].events & s.applied) | std::exchange(s.kept, 0), s.id});  // a report covers keep_ready
     }
     for (const Impl::Ready& r : m.batch) m.dispatch(*r.handlers, r.fd, r.id, r.events);
     for (auto [fd, id] : m.running_kept) {
-        Handlers* h = m.registered(fd);
-        if (!h || h->id != id || h->kept == 0) continue;  // gone, or served by a kernel report above
-        m.dispatch(*h, fd, id, std::exchange(h->kept, 0u));
+        FdState& s = m.fds[fd];
+        if (s.applied == 0 || s.id != id || s.kept == 0) continue;  // gone, or served by a kernel report above
+        m.dispatch(m.handlers[fd], fd, id, std::exchange(s.kept, 0));
     }
     m.running_kept.clear();
 

@@ -10,12 +10,13 @@
 // Threading: one thread runs the loop and makes every call, except call_soon_threadsafe()
 // and stop(), which any thread may call; they wake a blocked loop (eventfd).
 //
-// Dispatch safety. The callbacks live in the fd's SelectorKey data. Before each callback
-// the reactor re-checks that the fd is still registered, by the same registration, for
-// that event. So a callback may remove or close any fd, including one whose event is later
-// in the same batch (that event is dropped), add fds, and reuse a just-closed fd number:
-// the stale event never reaches the new fd's callbacks. Remove an fd's callbacks before
-// you close it (remove_reader / remove_writer): the reactor does not own fds.
+// Dispatch safety. The reactor drives its Poller directly, not through a Selector, and
+// keeps each fd's callbacks in a table by fd. Before each callback it re-checks that the fd
+// is still registered, by the same registration, for that event. So a callback may remove
+// or close any fd, including one whose event is later in the same batch (that event is
+// dropped), add fds, and reuse a just-closed fd number: the stale event never reaches the
+// new fd's callbacks. Remove an fd's callbacks before you close it (remove_reader /
+// remove_writer): the reactor does not own fds.
 //
 // Exceptions. An exception escaping a callback is caught, handed to the exception handler
 // (default: a line on stderr naming the fd or "timer"/"callback"/"signal N"), and the

@@ -46,6 +46,7 @@
 
 #include "poller/errors.hpp"
 #include "poller/poller.hpp"
+#include "reactor/fd_table.hpp"
 
 namespace iomux {
 
@@ -67,30 +68,6 @@ private:
     struct Slot {
         std::optional<Key> key;
         std::uint32_t generation = 0;  // bumped by each register: detects reuse of the fd
-    };
-    // Slots indexed by fd, in fixed-size chunks: keys stay in place as the table grows
-    // (they are handed out by reference), and indexing is a shift and a mask (std::deque's
-    // division showed up in profiles of the dispatch loop).
-    class SlotTable {
-    public:
-        std::size_t size() const noexcept { return size_; }
-        Slot& operator[](std::size_t i) noexcept { return chunks_[i >> kShift][i & (kChunk - 1)]; }
-        const Slot& operator[](std::size_t i) const noexcept { return chunks_[i >> kShift][i & (kChunk - 1)]; }
-        void grow_to(std::size_t n) {
-            while (size_ < n) {
-                chunks_.push_back(std::make_unique<Slot[]>(kChunk));
-                size_ += kChunk;
-            }
-        }
-        void clear() noexcept {
-            chunks_.clear();
-            size_ = 0;
-        }
-
-    private:
-        static constexpr std::size_t kShift = 8, kChunk = std::size_t{1} << kShift;
-        std::vector<std::unique_ptr<Slot[]>> chunks_;
-        std::size_t size_ = 0;
     };
     // A ready fd, noted with its registration so that a later unregister is seen. Slots
     // stay in place until close(), which also empties the list.
@@ -192,10 +169,6 @@ public:
         }
         return Result(*this);
     }
-
-    // The data of a key this selector handed out, for changing in place. Keys are handed
-    // out const because fd and events are the selector's to keep right; data is yours.
-    Data& data(const Key& key) noexcept { return const_cast<Key&>(key).data; }
 
     const Key& get_key(int fd) const {
         if (closed()) throw SelectorClosed();
@@ -301,11 +274,11 @@ public:
 
         private:
             friend class Map;
-            iterator(const SlotTable* slots, std::size_t i) : slots_(slots), i_(i) { skip_empty(); }
+            iterator(const FdTable<Slot>* slots, std::size_t i) : slots_(slots), i_(i) { skip_empty(); }
             void skip_empty() {
                 while (i_ < slots_->size() && !(*slots_)[i_].key) ++i_;
             }
-            const SlotTable* slots_;
+            const FdTable<Slot>* slots_;
             std::size_t i_;
         };
         iterator begin() const { return iterator(&sel_->slots_, 0); }
@@ -343,7 +316,7 @@ private:
     }
 
     std::unique_ptr<Poller> poller_;
-    SlotTable slots_;
+    FdTable<Slot> slots_;
     std::size_t size_ = 0;
     std::vector<PollEvent> events_;
     std::vector<Pending> ready_;

@@ -587,12 +587,36 @@ TEST_CASE("a deferred change the backend refuses goes to the exception handler w
         // epoll keys registrations by open file: MOD and ADD both say EBADF.
         CHECK(reported == std::vector<int>{fd});
         CHECK_THROWS_AS(loop.keep_ready(fd, iomux::EVENT_READ), iomux::KeyError);
+        // Dropped whole: the number, opened again, takes a reader like a new fd.
+        auto q = socket_pair();
+        REQUIRE(q.a.get() == fd);
+        int reads = 0;
+        loop.add_reader(fd, [&] { reads += !read_some(fd).empty(); });
+        write_all(q.b.get(), "x");
+        CHECK(run_until(loop, [&] { return reads == 1; }));
+        CHECK(reported.size() == 1);
     } else {
         // poll and select look fds up by number: the closed fd is reported ready instead
         // (POLLNVAL; select's EBADF), so its callback learns of it on its next read.
         CHECK(reported.empty());
         CHECK(loop.remove_reader(fd));
     }
+}
+
+TEST_CASE("one iteration runs every fd that is ready, however many") {
+    Reactor loop;
+    constexpr int kPairs = 300;  // far past a first wait's buffer of 64
+    std::vector<iomux::test::SocketPair> pairs;
+    int reads = 0;
+    for (int i = 0; i < kPairs; ++i) {
+        pairs.push_back(socket_pair());
+        const int fd = pairs.back().a.get();
+        loop.add_reader(fd, [&reads, fd] { reads += !read_some(fd).empty(); });
+    }
+    loop.run_once(0ms);
+    for (auto& p : pairs) write_all(p.b.get(), "x");
+    loop.run_once(1000ms);
+    CHECK(reads == kPairs);
 }
 
 TEST_CASE("pause_reading stops the callback without losing it; pause and resume in one iteration cost nothing") {
