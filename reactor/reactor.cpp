@@ -78,14 +78,14 @@ bool TimerHandle::cancelled() const noexcept {
 
 namespace {
 
-// What pausing, resuming and the change list touch of an fd: 12 bytes, in a table of their
-// own. A loop that re-arms thousands of fds an iteration walks 12 bytes an fd, not the
+// What pausing, resuming and the change list touch of an fd: 16 bytes, in a table of their
+// own. A loop that re-arms thousands of fds an iteration walks 16 bytes an fd, not the
 // callbacks: at 9000 fds, re-arming from a cold cache took 2.8 times libev's time while
 // these lived beside the callbacks (tools/compare/README.md, dispatch).
 struct FdState {
-    // Changes when the fd may name another file: dispatch drops events noted under an older
-    // id. 32 bits wrap, but a stale id matches only after 2^32 new ones in one iteration.
-    std::uint32_t id = 0;
+    // Given anew (from a counter that never wraps) when the fd may name another file: an
+    // id given after the wait means the wait's events for the fd are stale.
+    std::uint64_t id = 0;
     std::uint8_t callbacks = 0;  // directions with a callback (which may be running)
     std::uint8_t paused = 0;     // pause_reading / pause_writing bits
     std::uint8_t kept = 0;       // keep_ready() bits not yet dispatched
@@ -125,7 +125,8 @@ struct Reactor::Impl {
     FdTable<FdState> fds;
     FdTable<Handlers> handlers;
     Stats& stats;
-    std::uint32_t next_id = 0;
+    std::uint64_t next_id = 0;
+    std::uint64_t first_new_id = 0;  // next_id when the wait returned: see call_direction
     std::uint64_t next_seq = 0;
     bool running = false;
 
@@ -139,15 +140,8 @@ struct Reactor::Impl {
     }
 
     std::vector<Callback> soon, running_soon;
-    std::vector<std::pair<int, std::uint32_t>> kept, running_kept;
+    std::vector<std::pair<int, std::uint64_t>> kept, running_kept;
     std::vector<int> changes;  // fds whose wanted events changed since the last wait
-    struct Ready {
-        Handlers* handlers;
-        int fd;
-        std::uint32_t events;
-        std::uint32_t id;
-    };
-    std::vector<Ready> batch;  // this iteration's ready fds, reused
 
     // Cross-thread hand-off.
     UniqueFd wake_fd;
@@ -202,13 +196,16 @@ struct Reactor::Impl {
     } running_cb;
 
     // Calls the callbacks of fd for events, while registration id still wants them.
-    void dispatch(Handlers& h, int fd, std::uint32_t id, std::uint32_t events) {
-        if (events & EVENT_READ) call_direction(h, fd, id, EVENT_READ);
-        if (events & EVENT_WRITE) call_direction(h, fd, id, EVENT_WRITE);
+    void dispatch(Handlers& h, int fd, std::uint32_t events) {
+        if (events & EVENT_READ) call_direction(h, fd, EVENT_READ);
+        if (events & EVENT_WRITE) call_direction(h, fd, EVENT_WRITE);
     }
-    void call_direction(Handlers& h, int fd, std::uint32_t id, std::uint32_t direction) {
+    // An event of the last wait, or a keep_ready, still wanted? Not when the fd was given a
+    // new id since the wait (a callback closed it and its number was registered again),
+    // nor when the direction was removed or paused meanwhile.
+    void call_direction(Handlers& h, int fd, std::uint32_t direction) {
         const FdState& s = fds[fd];
-        if (s.id != id || !(s.interest() & direction)) {
+        if (s.id >= first_new_id || !(s.interest() & direction)) {
             ++stats.stale_dropped;
             return;
         }
@@ -575,22 +572,22 @@ void Reactor::run_once(std::optional<Clock::duration> timeout) {
 
     m.apply_changes();
     m.running_kept.swap(m.kept);
-    // Note each fd's registration id before any callback runs: a callback may close an fd
-    // and reuse its number, and the new registration must not inherit the old one's events.
-    m.batch.clear();
     if (m.events.size() < m.in_backend || m.events.empty()) m.events.resize(std::max<std::size_t>(m.in_backend, 64));
     const std::size_t n = m.poller->wait(m.events, wait);
+    // A callback may close an fd and register its number again: the new registration gets an
+    // id from here on, so the wait's events for it are dropped (libev's generation counter).
+    m.first_new_id = m.next_id;
     for (std::size_t i = 0; i < n; ++i) {
         const int fd = m.events[i].fd;
         if (static_cast<std::size_t>(fd) >= m.fds.size()) continue;  // never ours; a backend's slip
         FdState& s = m.fds[fd];
-        m.batch.push_back({&m.handlers[fd], fd, (m.events[i].events & s.applied) | std::exchange(s.kept, 0), s.id});  // a report covers keep_ready
+        // A report covers keep_ready (also one made by an earlier callback of this batch).
+        m.dispatch(m.handlers[fd], fd, (m.events[i].events & s.applied) | std::exchange(s.kept, 0));
     }
-    for (const Impl::Ready& r : m.batch) m.dispatch(*r.handlers, r.fd, r.id, r.events);
     for (auto [fd, id] : m.running_kept) {
         FdState& s = m.fds[fd];
         if (s.applied == 0 || s.id != id || s.kept == 0) continue;  // gone, or served by a kernel report above
-        m.dispatch(m.handlers[fd], fd, id, std::exchange(s.kept, 0));
+        m.dispatch(m.handlers[fd], fd, std::exchange(s.kept, 0));
     }
     m.running_kept.clear();
 

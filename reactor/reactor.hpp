@@ -111,8 +111,9 @@ public:
     void pause_writing(int fd);
     void resume_writing(int fd);
     // See "Edge-triggered backends" above. events: EVENT_READ and/or EVENT_WRITE; a bit
-    // for a direction that has no callback, or is paused, is ignored (call it after add_reader, not
-    // before). KeyError when fd has no callbacks at all.
+    // for a direction that has no callback, or is paused, is ignored (call it after
+    // add_reader, not before). Called for another fd whose turn in this iteration has not
+    // come yet, its coming call covers it. KeyError when fd has no callbacks at all.
     void keep_ready(int fd, std::uint32_t events);
 
     TimerHandle call_later(Clock::duration delay, Callback cb);
