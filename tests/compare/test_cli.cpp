@@ -76,6 +76,25 @@ TEST_CASE("dispatch --json: a row per backend and per N, plus bare-epoll and pee
         CHECK(row.at_path("figures.loop_us.ratio_to_bare")->is_number());
 }
 
+TEST_CASE("the order of the backends turns each run, so that none always goes first") {
+    const auto r = run_compare({"dispatch", "--n", "10", "--rounds", "1", "--repeat", "4", "--backends", "epoll,poll", "--no-peers"});
+    REQUIRE(r.status == 0);
+    std::vector<std::string> order;  // from the progress lines: "... dispatch N=10 run 2/4 poll"
+    std::size_t at = 0;
+    while ((at = r.err.find(" run ", at)) != std::string::npos) {
+        const std::size_t name = r.err.find(' ', r.err.find('/', at)) + 1;
+        order.push_back(r.err.substr(name, r.err.find('\n', name) - name));
+        at = name;
+    }
+    CHECK(order == std::vector<std::string>{"bare-epoll", "epoll", "poll", "epoll", "poll", "bare-epoll",
+                                            "poll", "bare-epoll", "epoll", "bare-epoll", "epoll", "poll"});
+    // The table keeps the rows in the order asked.
+    const std::size_t bare = r.out.find("\n  bare-epoll "), epoll = r.out.find("\n  epoll "), poll = r.out.find("\n  poll ");
+    REQUIRE(poll != std::string::npos);
+    CHECK(bare < epoll);
+    CHECK(epoll < poll);
+}
+
 TEST_CASE("bad usage: a message, the usage text, exit status 2") {
     for (const std::vector<std::string>& args : {std::vector<std::string>{"bogus"}, {"--repeat", "0"}, {"--n", "abc"},
                                                 {"--n"}, {"--json", "--csv"}, {"--active-share", "200%"}, {"--frobnicate"}}) {

@@ -16,7 +16,7 @@ void run_connect_workload(Context& ctx) {
     const Params params{{"conns", o.connect_conns ? std::to_string(*o.connect_conns) : std::string("11000")},
                         {"scenario", "material"}};
     for (std::size_t run = 0; run < o.repeat; ++run) {
-        for (const std::string& backend : plan.rows) {
+        for (const std::string& backend : run_order(plan.rows, run)) {
             ctx.progress(fmt::format("connect run {}/{} {}", run + 1, o.repeat, backend));
             try {
                 const ConnectRun r = run_connect(backend, o.connect_conns, plan.setup);

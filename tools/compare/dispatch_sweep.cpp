@@ -40,7 +40,7 @@ void run_dispatch_workload(Context& ctx) {
             continue;
         }
         for (std::size_t run = 0; run < o.repeat; ++run) {
-            for (const std::string& backend : ctx.rows()) {
+            for (const std::string& backend : run_order(ctx.rows(), run)) {
                 ctx.progress(fmt::format("dispatch N={} run {}/{} {}", n, run + 1, o.repeat, backend));
                 try {
                     const DispatchRun r = run_dispatch(backend, pairs, config);

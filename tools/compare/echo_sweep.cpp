@@ -61,7 +61,7 @@ void run_echo_workload(Context& ctx) {
              "srv CPU (traffic) is the part inside the client's traffic window");
     for (const SweepCase& c : cases(o)) {
         for (std::size_t run = 0; run < o.repeat; ++run) {
-            for (const std::string& backend : plan.rows) {
+            for (const std::string& backend : run_order(plan.rows, run)) {
                 ctx.progress(fmt::format("echo {} run {}/{} {}", Row{"echo", c.params, backend, {}}.case_label(), run + 1, o.repeat, backend));
                 try {
                     const EchoRun r = run_echo(backend, c.echo, plan.setup);

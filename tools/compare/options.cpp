@@ -91,7 +91,7 @@ Common options:
                       one this build has; peers are libevent, libev, libuv when built)
   --no-bare           leave out the bare-epoll row
   --no-peers          leave out the peer libraries
-  --repeat N          runs per backend, interleaved A B C A B C ... (default 3)
+  --repeat N          runs per backend, interleaved A B C, B C A, C A B ... (default 3)
   --json | --csv      machine-readable output on stdout instead of the table
   --plot FILE.svg     draw the dispatch scaling chart with gnuplot
   --quiet             no progress lines on stderr

@@ -51,7 +51,7 @@ void run_scaling_workload(Context& ctx) {
         c.client_args = {"--threads", std::to_string(o.client_threads)};
         const Params params{{"conns", std::to_string(conns)}, {"load", "closed"}};
         for (std::size_t run = 0; run < o.repeat; ++run) {
-            for (const Layout& layout : rows) {
+            for (const Layout& layout : run_order(rows, run)) {
                 ctx.progress(fmt::format("scaling conns={} run {}/{} {}", conns, run + 1, o.repeat, layout.row));
                 c.server_args = layout.server_args;
                 try {
