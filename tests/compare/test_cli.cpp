@@ -71,6 +71,7 @@ TEST_CASE("dispatch --json: a row per backend and per N, plus bare-epoll and pee
     }
     CHECK(rows_with_positive(report, "dispatch", "loop_us") == expected);
     CHECK(rows_with_positive(report, "dispatch", "total_us") == expected);
+    CHECK(rows_with_positive(report, "dispatch", "readd_us") == expected);
     // Every row but bare-epoll's carries its ratio to bare-epoll.
     for (const JsonValue& row : report.get("rows")->array())
         CHECK(row.at_path("figures.loop_us.ratio_to_bare")->is_number());
@@ -123,7 +124,7 @@ TEST_CASE("--csv: a header and a line per row and figure") {
     const auto r = run_compare({"dispatch", "--backends", "poll", "--n", "100", "--repeat", "2", "--rounds", "1", "--csv", "--quiet"});
     REQUIRE(r.status == 0);
     CHECK(r.out.rfind("workload,case,backend,figure,label,median,min,max,runs,ratio_to_bare\n", 0) == 0);
-    CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1 + 2 * 2);  // 2 rows x (loop, total)
+    CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1 + 2 * 3);  // 2 rows x (loop, total, re-add)
     CHECK(r.out.find("dispatch,n=100 active=100 writes=1000,poll,loop_us,") != std::string::npos);
 }
 

@@ -20,6 +20,8 @@ struct DispatchConfig {
 struct DispatchRun {
     double loop_us = 0;   // from the first byte sent until every byte was read
     double total_us = 0;  // the same, plus re-adding every watcher first (bench.c)
+    double readd_us = 0;  // the re-adding alone: removing and adding every watcher, and the
+                          // loop's pass that applies it (a median of its own)
 };
 
 // backend: an iomux backend name, kBareEpoll, or a peer library (peers.hpp). Builds the loop, registers every pair

@@ -27,13 +27,15 @@ DispatchRun measure_rounds(Loop& loop, HotPotato& chain, const DispatchConfig& c
     // least one read while the chains are alive.
     const std::size_t max_passes = 4 * (config.writes + config.active) + 1000;
     const auto give_up = Clock::now() + std::chrono::seconds(60);
-    std::vector<double> loops, totals;
+    std::vector<double> loops, totals, readds;
     loops.reserve(config.rounds);
     totals.reserve(config.rounds);
+    readds.reserve(config.rounds);
     for (std::size_t round = 0; round <= config.rounds; ++round) {  // round 0 warms up
         const auto t0 = Clock::now();
         loop.readd_all();
         loop.run_once();  // bench.c: one non-blocking pass to apply the changes
+        const auto readded = Clock::now();
         chain.start_round();
         const auto t1 = Clock::now();
         std::size_t passes = 0;
@@ -48,8 +50,9 @@ DispatchRun measure_rounds(Loop& loop, HotPotato& chain, const DispatchConfig& c
         if (round == 0) continue;
         loops.push_back(micros(t2 - t1));
         totals.push_back(micros(t2 - t0));
+        readds.push_back(micros(readded - t0));
     }
-    return {summarize(loops).median, summarize(totals).median};
+    return {summarize(loops).median, summarize(totals).median, summarize(readds).median};
 }
 
 }  // namespace iomux::compare

@@ -48,6 +48,7 @@ void run_dispatch_workload(Context& ctx) {
                     Row& row = ctx.report.row("dispatch", params, backend);
                     row.figure("loop_us", "loop us/round").samples.push_back(r.loop_us);
                     row.figure("total_us", "total us/round").samples.push_back(r.total_us);
+                    row.figure("readd_us", "re-add us/round").samples.push_back(r.readd_us);
                 } catch (const std::exception& e) {
                     ctx.failure(fmt::format("dispatch N={} {} run {}: {}", n, backend, run + 1, e.what()));
                 }
