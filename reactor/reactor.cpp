@@ -141,7 +141,7 @@ struct Reactor::Impl {
 
     std::vector<Callback> soon, running_soon;
     std::vector<std::pair<int, std::uint64_t>> kept, running_kept;
-    std::vector<int> changes;  // fds whose wanted events changed since the last wait
+    std::vector<int> changes, applying;  // fds whose wanted events changed since the last wait
 
     // Cross-thread hand-off.
     UniqueFd wake_fd;
@@ -195,7 +195,7 @@ struct Reactor::Impl {
         Callback replacement;
     } running_cb;
 
-    // Calls the callbacks of fd for events, while registration id still wants them.
+    // Calls the callbacks of fd for events, each while the fd still wants it (see call_direction).
     void dispatch(Handlers& h, int fd, std::uint32_t events) {
         if (events & EVENT_READ) call_direction(h, fd, EVENT_READ);
         if (events & EVENT_WRITE) call_direction(h, fd, EVENT_WRITE);
@@ -300,7 +300,9 @@ struct Reactor::Impl {
     // for an exclusive wakeup that changes). An fd whose events are unchanged touches
     // nothing but its FdState.
     void apply_changes() {
-        for (const int fd : changes) {
+        // Swapped out first: the exception handler below may queue changes, for the next wait.
+        applying.swap(changes);
+        for (const int fd : applying) {
             FdState& s = fds[fd];
             s.queued = false;
             const std::uint8_t wanted = s.interest();
@@ -339,7 +341,7 @@ struct Reactor::Impl {
                 on_exception(fd, std::current_exception());
             }
         }
-        changes.clear();
+        applying.clear();
     }
 
     void drop(int fd) {

@@ -603,6 +603,43 @@ TEST_CASE("a deferred change the backend refuses goes to the exception handler w
     }
 }
 
+TEST_CASE("the exception handler may change other fds while refused changes are reported") {
+    if (!Reactor().backend().starts_with("epoll")) return;  // only epoll refuses a closed fd late
+    Reactor loop;
+    std::vector<iomux::test::SocketPair> pairs;
+    int reads = 0;
+    for (int i = 0; i < 64; ++i) {
+        pairs.push_back(socket_pair());
+        const int fd = pairs.back().a.get();
+        loop.add_reader(fd, [&reads, fd] { reads += !read_some(fd).empty(); });
+    }
+    auto last = socket_pair();
+    int last_reads = 0;
+    loop.add_reader(last.a.get(), [&] { last_reads += !read_some(last.a.get()).empty(); });
+    auto doomed = socket_pair();
+    const int fd = doomed.a.get();
+    loop.add_reader(fd, [] {});
+    loop.run_once(0ms);
+    loop.remove_reader(fd);
+    doomed.a.reset();              // closed while its removal is pending...
+    loop.add_reader(fd, [] {});    // ...so this is refused when the change list is applied
+    loop.pause_reading(last.a.get());  // a change after the refused one in the list
+    for (auto& p : pairs) write_all(p.b.get(), "x");
+    write_all(last.b.get(), "x");
+    int reported = 0;
+    loop.set_exception_handler([&](int, std::exception_ptr) {
+        ++reported;
+        for (auto& p : pairs) loop.pause_reading(p.a.get());  // 64 changes queued meanwhile
+    });
+    loop.run_once(0ms);
+    CHECK(reported == 1);
+    loop.run_once(0ms);
+    CHECK(reads == 0);  // paused from the handler on: not called, though readable
+    CHECK(last_reads == 0);
+    for (auto& p : pairs) loop.resume_reading(p.a.get());
+    CHECK(run_until(loop, [&] { return reads == 64; }));
+}
+
 TEST_CASE("one iteration runs every fd that is ready, however many") {
     Reactor loop;
     constexpr int kPairs = 300;  // far past a first wait's buffer of 64
