@@ -447,7 +447,9 @@ void Reactor::keep_ready(int fd, std::uint32_t events) {
 }
 
 TimerHandle Reactor::call_later(Clock::duration delay, Callback cb) {
-    return call_at(Clock::now() + std::max(delay, Clock::duration::zero()), std::move(cb));
+    const auto now = Clock::now();
+    delay = std::clamp(delay, Clock::duration::zero(), Clock::time_point::max() - now);  // max: never
+    return call_at(now + delay, std::move(cb));
 }
 
 TimerHandle Reactor::call_at(Clock::time_point when, Callback cb) {

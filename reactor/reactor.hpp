@@ -116,6 +116,8 @@ public:
     // come yet, its coming call covers it. KeyError when fd has no callbacks at all.
     void keep_ready(int fd, std::uint32_t events);
 
+    // A negative delay runs cb in the next iteration; Clock::duration::max() (a delay past
+    // the clock's range) or Clock::time_point::max() is a timer that never fires.
     TimerHandle call_later(Clock::duration delay, Callback cb);
     TimerHandle call_at(Clock::time_point when, Callback cb);
     // Runs cb in the next iteration, in the order of the calls.

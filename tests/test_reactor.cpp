@@ -131,6 +131,21 @@ TEST_CASE("timers run in deadline order, never early, and are not late by more t
     }
 }
 
+TEST_CASE("a timer at the end of time is accepted, never fires, and does not block a bounded wait") {
+    Reactor loop;
+    int fired = 0;
+    auto never = loop.call_later(Reactor::Clock::duration::max(), [&] { ++fired; });
+    auto never_at = loop.call_at(Reactor::Clock::time_point::max(), [&] { ++fired; });
+    const auto t0 = Reactor::Clock::now();
+    loop.run_once(20ms);
+    const auto waited = Reactor::Clock::now() - t0;
+    CHECK(fired == 0);
+    CHECK(waited >= 15ms);
+    CHECK(waited < 1s);
+    never.cancel();
+    never_at.cancel();
+}
+
 TEST_CASE("equal deadlines run in the order they were scheduled") {
     Reactor loop;
     std::vector<int> order;
