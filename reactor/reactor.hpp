@@ -116,7 +116,7 @@ public:
     // come yet, its coming call covers it. KeyError when fd has no callbacks at all.
     void keep_ready(int fd, std::uint32_t events);
 
-    // A negative delay runs cb in the next iteration; Clock::duration::max() (a delay past
+    // A delay of zero or less makes the timer due at once; Clock::duration::max() (a delay past
     // the clock's range) or Clock::time_point::max() is a timer that never fires.
     TimerHandle call_later(Clock::duration delay, Callback cb);
     TimerHandle call_at(Clock::time_point when, Callback cb);
