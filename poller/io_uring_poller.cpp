@@ -22,17 +22,17 @@
 // default the kernel interrupts our thread for that (an IPI when it is running), thousands
 // of times a second under load: the 11000-connection echo then served half of epoll's
 // messages at twice its CPU per message. So the ring is set up, by what the kernel allows:
-//  - DEFER_TASKRUN (Linux 6.1, with SINGLE_ISSUER): wake-ups wait, without interrupting us, until our
-//    io_uring_enter asks for events, and run there in batches: at parity with epoll on
-//    that echo (0.99-1.03 of its messages/s, 0.98-1.04 of its CPU per message). The price:
-//    the ring serves one thread. It starts disabled (R_DISABLED) and the first thread that
-//    waits claims it, because a Reactor may be built on one thread and run on another; a
-//    wait from any other thread then fails with EEXIST. Destroyed on another thread, the
-//    Poller cannot cancel its polls, and the files they hold close when the kernel tears the
-//    ring down, a few ms later: remove() fds on the thread that waits. Since deferred
-//    wake-ups are only CQEs once asked for, every io_uring_enter asks for all of them
-//    (flush()), or a drained fd's old wake-up would be reported or a cancelled poll would
-//    keep its file;
+//  - DEFER_TASKRUN (Linux 6.1, with SINGLE_ISSUER): wake-ups wait, without interrupting
+//    us, until our io_uring_enter asks for events, and run there in batches: at parity
+//    with epoll on that echo (0.99-1.03 of its messages/s, 0.98-1.04 of its CPU per
+//    message). The price: the ring serves one thread. It starts disabled (R_DISABLED) and
+//    the first thread that waits claims it, because a Reactor may be built on one thread
+//    and run on another; a wait from any other thread then fails with EEXIST. Destroyed
+//    on another thread, the Poller cannot cancel its polls, and the files they hold close
+//    when the kernel tears the ring down, a few ms later: remove() fds on the thread that
+//    waits. Since deferred wake-ups are only CQEs once asked for, every io_uring_enter
+//    asks for all of them (flush()), or a drained fd's old wake-up would be reported or a
+//    cancelled poll would keep its file;
 //  - else COOP_TASKRUN (5.19): run at our next syscall's return, no interrupt, any thread
 //    (0.87-1.05 of epoll);
 //  - else the default (5.18).
