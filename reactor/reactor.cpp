@@ -380,6 +380,7 @@ Reactor::Reactor(std::unique_ptr<Poller> poller) : impl_(std::make_unique<Impl>(
 }
 
 Reactor::~Reactor() {
+    owned_.clear();
     for (int signo = 1; signo < NSIG; ++signo)
         if (impl_->signal_handlers[signo]) remove_signal_handler(signo);
 }
@@ -396,6 +397,10 @@ void Reactor::set_exception_handler(ExceptionHandler handler) {
     impl_->on_exception = std::move(handler);
 }
 
+
+void Reactor::call_exception_handler(int fd, std::exception_ptr e) {
+    impl_->on_exception(fd, std::move(e));
+}
 
 void Reactor::add_reader(int fd, Callback cb) {
     if (!cb) throw ValueError("add_reader needs a callback");

@@ -45,6 +45,7 @@
 #include <string_view>
 
 #include "poller/poller.hpp"
+#include "reactor/owned.hpp"
 
 namespace iomux {
 
@@ -145,6 +146,14 @@ public:
     // True on epoll-et: see "Edge-triggered backends" above.
     bool edge_triggered() const noexcept;
     void set_exception_handler(ExceptionHandler handler);
+    // Hands e to the exception handler, as for a callback of fd's (asyncio's
+    // call_exception_handler): for code that catches a user callback's exception itself.
+    void call_exception_handler(int fd, std::exception_ptr e);
+
+    // What the loop owns: objects that end themselves, such as transports (transport.hpp),
+    // live here until they destroy themselves through it. The destructor destroys those
+    // left before anything else of the loop, so they may still call the loop then.
+    OwnedList& owned() noexcept { return owned_; }
 
     // Counters for tests and benchmarks.
     struct Stats {
@@ -158,6 +167,7 @@ private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
     Stats stats_;
+    OwnedList owned_;
 };
 
 }  // namespace iomux
