@@ -2,9 +2,37 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <memory>
+#include <string>
+
 #include <fmt/format.h>
+#include <reactor/connect.hpp>
 #include <reactor/reactor.hpp>
 #include <reactor/selector.hpp>
+#include <reactor/server.hpp>
+#include <reactor/transport.hpp>
+
+namespace {
+
+// The transports layer end to end: a client sends "ping", an echo server returns it.
+struct Echo : iomux::Protocol {
+    iomux::Transport* t = nullptr;
+    void connection_made(iomux::Transport& tr) override { t = &tr; }
+    void data_received(std::string_view data) override { t->write(data); }
+};
+
+struct Ping : iomux::Protocol {
+    std::string* got;
+    explicit Ping(std::string* g) : got(g) {}
+    iomux::Transport* t = nullptr;
+    void connection_made(iomux::Transport& tr) override { (t = &tr)->write("ping"); }
+    void data_received(std::string_view data) override {
+        got->append(data);
+        if (*got == "ping") t->close();
+    }
+};
+
+}  // namespace
 
 int main() {
     int sv[2];
@@ -17,9 +45,16 @@ int main() {
     bool ran = false;
     loop.call_soon([&] { ran = true; });
     loop.run_once();
-    fmt::print("consumer: {} ready, call_soon {}, backends {}\n", ready, ran ? "ran" : "did not run",
-               fmt::join(iomux::backend_names(), ","));
+
+    auto server = iomux::create_server(loop, [] { return std::make_unique<Echo>(); }, "127.0.0.1", 0);
+    std::string echoed;
+    iomux::create_connection(loop, [&] { return std::make_unique<Ping>(&echoed); }, "127.0.0.1",
+                             server->sockname().port, [](std::error_code) {});
+    for (int i = 0; i < 100 && echoed != "ping"; ++i) loop.run_once(std::chrono::milliseconds(50));
+
+    fmt::print("consumer: {} ready, call_soon {}, echo '{}', backends {}\n", ready, ran ? "ran" : "did not run",
+               echoed, fmt::join(iomux::backend_names(), ","));
     ::close(sv[0]);
     ::close(sv[1]);
-    return ready == 1 && ran ? 0 : 1;
+    return ready == 1 && ran && echoed == "ping" ? 0 : 1;
 }
