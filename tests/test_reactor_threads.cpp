@@ -21,6 +21,8 @@
 
 #include "poller/errors.hpp"
 #include "reactor/reactor_threads.hpp"
+#include "reactor/server.hpp"
+#include "reactor/transport.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -233,6 +235,51 @@ TEST_CASE("one loop accepts and hands each connection to the next of two others,
     CHECK(replies_from[1] == kClients / 2);
     CHECK(replies_from[2] == kClients / 2);
     CHECK(wrong_thread == std::array<int, 1 + kIoLoops>{});
+}
+
+TEST_CASE("one server across two loops: each loop's Server serves the connections its listener gets") {
+    struct Echo : iomux::Protocol {
+        iomux::Transport* t = nullptr;
+        void connection_made(iomux::Transport& tr) override { t = &tr; }
+        void data_received(std::string_view data) override { t->write(data); }
+    };
+    for (const bool shared : {false, true}) {
+        CAPTURE(shared);
+        ReactorThreads loops(2, backend());
+        auto listeners = iomux::listen_tcp_for_loops("127.0.0.1", 0, 2, shared);
+        const std::uint16_t port = iomux::local_address(listeners[0].get()).port;
+        iomux::ServerOptions options;
+        options.wakeup = shared ? iomux::Wakeup::exclusive : iomux::Wakeup::all;
+        // Built and destroyed on their loops' threads: a Reactor is single-threaded.
+        std::array<std::unique_ptr<iomux::Server>, 2> servers;
+        for (std::size_t i = 0; i < 2; ++i) {
+            run_on(loops, i, [&, i] {
+                servers[i] = std::make_unique<iomux::Server>(
+                    loops.loop(i), [] { return std::make_unique<Echo>(); }, std::move(listeners[i]), options);
+                return 0;
+            });
+        }
+        constexpr int kClients = 40;
+        for (int c = 0; c < kClients; ++c) {
+            UniqueFd s = tcp_socket();
+            const sockaddr_in addr = loopback(port);
+            REQUIRE(::connect(s.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+            const std::string msg = fmt::format("client {}", c);
+            REQUIRE(::write(s.get(), msg.data(), msg.size()) == static_cast<ssize_t>(msg.size()));
+            CHECK(read_exact(s.get(), msg.size()) == msg);
+        }
+        std::uint64_t accepted = 0;
+        for (std::size_t i = 0; i < 2; ++i) {
+            accepted += run_on(loops, i, [&, i] {
+                const auto n = servers[i]->stats().accepted;
+                servers[i].reset();
+                return n;
+            });
+        }
+        CHECK(accepted == kClients);
+        loops.stop();
+        loops.join();
+    }
 }
 
 TEST_CASE("stop ends loops blocked with nothing to do, and loops not yet running") {
