@@ -26,6 +26,7 @@ SocketTransport::SocketTransport(Reactor& loop, UniqueFd sock, std::unique_ptr<P
                                  Server* server) noexcept
     : loop_(&loop), protocol_(std::move(protocol)), server_(server), sock_(std::move(sock)) {
     if (dynamic_cast<BufferedProtocol*>(protocol_.get()) != nullptr) flags_ |= kBuffered;
+    if (loop.edge_triggered()) flags_ |= kEdge;
 }
 
 SocketTransport::~SocketTransport() {
@@ -88,7 +89,7 @@ void SocketTransport::on_readable() {
             // A short read emptied the socket: on a level-triggered backend the next recv
             // would only say EAGAIN. Edge-triggered must read on: a FIN that came with the
             // data makes no new edge.
-            if (got < want && !loop_->edge_triggered()) return;
+            if (got < want && !(flags_ & kEdge)) return;
             if (budget == 0) break;
             continue;
         }

@@ -60,6 +60,7 @@ private:
         kBuffered = 1 << 7,        // the protocol is a BufferedProtocol
         kLostDelivered = 1 << 8,   // connection_lost() was called
         kStarted = 1 << 9,         // connection_made() was called
+        kEdge = 1 << 10,           // the loop is edge-triggered (asked once: a virtual call)
     };
 
     void on_readable();
