@@ -31,6 +31,7 @@
 #include "common/options.hpp"
 #include "poller/unique_fd.hpp"
 #include "reactor/selector.hpp"
+#include "reactor/server.hpp"
 
 namespace {
 
@@ -191,7 +192,7 @@ int main(int argc, char** argv) {
     if (auto status = cli.parse(argc, argv)) return *status;
 
     try {
-        iomux::UniqueFd listener = examples::listen_tcp(opts.port);
+        iomux::UniqueFd listener = iomux::listen_tcp("127.0.0.1", opts.port);
         const int listener_fd = listener.get();
         QueueServer server(opts.backend, std::move(listener), signal_fd());
         examples::announce(listener_fd);
