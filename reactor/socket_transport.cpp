@@ -30,14 +30,17 @@ SocketTransport::SocketTransport(Reactor& loop, UniqueFd sock, std::unique_ptr<P
 }
 
 SocketTransport::~SocketTransport() {
-    // The loop or the server is going away with the connection still open.
+    // Normally connection_lost() has run and the loop has forgotten the fd; not when the
+    // loop is being destroyed with the connection open.
     try {
         if (flags_ & kReaderOn) loop_->remove_reader(fd());
         if (flags_ & kWriterOn) loop_->remove_writer(fd());
     } catch (...) {  // the loop refuses a removal only for an fd it does not know
     }
     if (!(flags_ & kLostDelivered) && (flags_ & kStarted)) {
-        flags_ |= kLostDelivered;
+        // Whatever connection_lost() calls now is a no-op: the transport is ending here.
+        flags_ |= kLostDelivered | kLostQueued | kClosing;
+        flags_ &= ~(kReaderOn | kWriterOn);
         try {
             protocol_->connection_lost(std::error_code(ECANCELED, std::system_category()));
         } catch (...) {  // a destructor cannot throw, and the loop may be going away: dropped
