@@ -11,8 +11,10 @@
 //
 // Every callback may call any Transport method: write, close and abort included. The
 // Transport& stays valid until connection_lost() returns; the protocol is destroyed then,
-// with its transport. A callback never runs inside another (connection_lost, in particular,
-// comes from the loop, not from inside close() or abort()).
+// with its transport. connection_lost() comes from the loop, never from inside close(),
+// abort() or another callback, and nothing comes after it. pause_writing() and
+// resume_writing() may run inside the call that crossed a mark (a write(), or
+// set_write_buffer_limits()), as in asyncio.
 //
 // Exceptions. An exception that escapes data_received, buffer_updated, get_buffer or
 // eof_received aborts the connection (connection_lost gets ECONNABORTED) and then goes to the

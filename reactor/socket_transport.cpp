@@ -157,7 +157,9 @@ void SocketTransport::on_writable() {
 }
 
 void SocketTransport::maybe_resume_protocol() {
-    if ((flags_ & kWritePaused) && out_.size() <= low_) {
+    // Not once the connection is over (abort(), a failure, a callback that threw, the loop
+    // going away): connection_lost() is the only callback left then.
+    if ((flags_ & kWritePaused) && !(flags_ & kLostQueued) && out_.size() <= low_) {
         flags_ &= ~kWritePaused;
         call_protocol([&] { protocol_->resume_writing(); });
     }
@@ -239,7 +241,7 @@ void SocketTransport::set_write_buffer_limits(std::optional<std::size_t> high, s
     if (*high > std::numeric_limits<std::uint32_t>::max()) throw ValueError("write buffer limits: past 4 GiB");
     high_ = static_cast<std::uint32_t>(*high);
     low_ = static_cast<std::uint32_t>(*low);
-    if (!(flags_ & kWritePaused) && out_.size() > high_) {
+    if (!(flags_ & (kWritePaused | kLostQueued)) && out_.size() > high_) {
         flags_ |= kWritePaused;
         call_protocol([&] { protocol_->pause_writing(); });
     }
