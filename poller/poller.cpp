@@ -57,6 +57,11 @@ void Poller::rearm(int fd, std::uint32_t events) {
 }
 
 std::size_t Poller::wait(std::span<PollEvent> out, Timeout timeout) {
+    static const OnInterrupt none;
+    return wait(out, timeout, none);
+}
+
+std::size_t Poller::wait(std::span<PollEvent> out, Timeout timeout, const OnInterrupt& on_interrupt) {
     if (out.empty()) throw ValueError("wait() needs room for at least one event");
     using Clock = std::chrono::steady_clock;
     // A year is "forever" for any caller, and keeps deadline arithmetic from overflowing.
@@ -67,6 +72,7 @@ std::size_t Poller::wait(std::span<PollEvent> out, Timeout timeout) {
         const int n = wait_once(out, bounded ? timeout : kBlock);
         if (n >= 0) return static_cast<std::size_t>(n);
         if (errno != EINTR) throw std::system_error(errno, std::generic_category(), fmt::format("{} wait", name()));
+        if (on_interrupt) on_interrupt();
         // PEP 475: retry with what is left of the timeout, never the original again.
         if (bounded) timeout = std::max(Timeout::zero(), std::chrono::duration_cast<Timeout>(deadline - Clock::now()));
     }

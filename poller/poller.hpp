@@ -58,6 +58,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -91,6 +92,12 @@ enum class Wakeup {
 using Timeout = std::chrono::nanoseconds;
 inline constexpr Timeout kBlock{-1};
 
+// Runs when a wait was cut short with nothing to report (EINTR: a signal, or for io_uring a
+// wake-up that brought no event), before the wait goes on with the time left. It may throw,
+// and the wait ends with that exception: how a runtime with signal handlers of its own runs
+// them during a long wait and lets their exceptions out (Python's PyErr_CheckSignals, PEP 475).
+using OnInterrupt = std::function<void()>;
+
 class Poller {
 public:
     virtual ~Poller() = default;
@@ -121,6 +128,8 @@ public:
     // (backends rotate where they start, so none starves). Does not allocate once the
     // backend has seen the largest out.size() and fd.
     std::size_t wait(std::span<PollEvent> out, Timeout timeout);
+    // The same, calling on_interrupt (if set) each time the wait is interrupted.
+    std::size_t wait(std::span<PollEvent> out, Timeout timeout, const OnInterrupt& on_interrupt);
 
 protected:
     Poller() = default;

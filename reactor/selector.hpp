@@ -153,6 +153,12 @@ public:
     // (rounded up to the backend's resolution). A signal does not end the wait early.
     class Result;
     Result select(std::optional<double> timeout_seconds = std::nullopt) {
+        static const OnInterrupt none;
+        return select(timeout_seconds, none);
+    }
+    // The same, calling on_interrupt at each interruption (see OnInterrupt in poller.hpp);
+    // what it throws ends the wait.
+    Result select(std::optional<double> timeout_seconds, const OnInterrupt& on_interrupt) {
         if (closed()) throw SelectorClosed();
         Timeout timeout = kBlock;
         if (timeout_seconds) {
@@ -162,7 +168,7 @@ public:
         }
         // One slot per registered fd always drains everything ready in one call.
         if (events_.size() < size_ || events_.empty()) events_.resize(std::max<std::size_t>(size_, 64));
-        const std::size_t n = poller_->wait(events_, timeout);
+        const std::size_t n = poller_->wait(events_, timeout, on_interrupt);
         ready_.clear();
         for (std::size_t i = 0; i < n; ++i) {
             if (Slot* slot = find(events_[i].fd)) ready_.push_back({slot, slot->generation, events_[i].events});

@@ -555,6 +555,33 @@ TEST_CASE("a huge timeout waits like a blocking one, even across signals") {
     CHECK(ms >= 290.0);
 }
 
+TEST_CASE("on_interrupt runs at each interruption, and what it throws ends the wait") {
+    // How the Python module runs Python's signal handlers during a wait (PyErr_CheckSignals).
+    SocketPair sp = socket_pair();
+    auto p = make();
+    p->add(sp.a.get(), EVENT_READ);
+    std::vector<PollEvent> out(8);
+    {
+        AlarmGuard alarm(50ms, 50ms, 4);
+        int calls = 0;
+        const auto t0 = Clock::now();
+        CHECK(p->wait(out, 300ms, [&] { ++calls; }) == 0);
+        INFO(fmt::format("{} calls for {} alarms", calls, AlarmGuard::count()));
+        CHECK(calls >= 1);
+        CHECK(ms_since(t0) >= 299.0);  // returning: the wait went on with the time left
+    }
+    {
+        struct Interrupted {};
+        AlarmGuard alarm(50ms, 50ms, 1);
+        const auto t0 = Clock::now();
+        CHECK_THROWS_AS(p->wait(out, iomux::kBlock, [] { throw Interrupted{}; }), Interrupted);
+        CHECK(ms_since(t0) < 2000.0);
+    }
+    // The poller is as it was: the fd is still watched.
+    ::send(sp.b.get(), "x", 1, MSG_NOSIGNAL);
+    CHECK(by_fd(wait_for(*p, 1s)) == std::map<int, std::uint32_t>{{sp.a.get(), EVENT_READ}});
+}
+
 TEST_CASE("edge-triggered backends report unread data once; level-triggered ones on every wait") {
     SocketPair sp = socket_pair();
     auto p = make();

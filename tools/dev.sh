@@ -10,7 +10,9 @@ build=${IOMUX_BUILD_DIR:-build}
 
 packages=(g++ meson ninja-build pkg-config libfmt-dev doctest-dev curl wrk python3 procps
           gnuplot-nox libevent-dev libev-dev libuv1-dev liburing-dev
-          clang libclang-rt-14-dev valgrind)
+          clang libclang-rt-14-dev valgrind
+          libcli11-dev nlohmann-json3-dev libasio-dev
+          pybind11-dev python3-dev libpython3.11-testsuite)
 
 install_missing() {
     local missing=()
@@ -56,7 +58,7 @@ test)
         --logbase memcheck || status=$?
     logs+=("$build/meson-logs/memcheck.json")
     # The library's own suites again under sanitizers, each in its build directory: ASan +
-    # UBSan for the conformance, differential, fault and reactor tests, TSan for the
+    # UBSan for the conformance, differential, fault, reactor and transport tests, TSan for the
     # cross-thread ones (the reactor and its threads).
     # (The example tests bound the servers' RSS, which ASan's shadow memory would break.)
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 TSAN_OPTIONS=halt_on_error=1
@@ -66,8 +68,8 @@ test)
         suites=(--suite reactor --suite reactor_threads)
         targets=(tests/test_reactor tests/test_reactor_threads)
         if [ "$san" != thread ]; then
-            suites+=(--suite conformance --suite differential --suite faults)
-            targets+=(tests/test_conformance tests/test_differential tests/test_faults)
+            suites+=(--suite conformance --suite differential --suite faults --suite transport)
+            targets+=(tests/test_conformance tests/test_differential tests/test_faults tests/test_transport)
         else
             # The stress client's --threads and --workers runs too (below), with the tool
             # itself built under TSan: its reactors on threads and their phase barrier.
