@@ -1,7 +1,6 @@
 #include "http/request_parser.hpp"
 
-#include <algorithm>
-#include <cctype>
+#include <array>
 #include <charconv>
 
 namespace examples::http {
@@ -9,37 +8,69 @@ namespace {
 
 using Status = RequestParser::Status;
 
-// RFC 9110 token characters: what methods and header names are made of.
-bool is_tchar(char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+// The parser runs for every request, so the per-character tests are table lookups, not
+// calls into <cctype> and string searches (those were most of its cost).
+enum : unsigned char { kTcharBit = 1, kCtlBit = 2 };
+constexpr std::array<unsigned char, 256> kClass = [] {
+    std::array<unsigned char, 256> table{};
+    // RFC 9110 token characters: what methods and header names are made of.
+    for (int c = '0'; c <= '9'; ++c) table[c] = kTcharBit;
+    for (int c = 'a'; c <= 'z'; ++c) table[c] = table[c - 'a' + 'A'] = kTcharBit;
+    for (unsigned char c : std::string_view("!#$%&'*+-.^_`|~")) table[c] = kTcharBit;
+    // Control characters other than tab are never valid in a head; a bare CR is a classic
+    // request-smuggling trick.
+    for (int c = 0; c < 0x20; ++c) table[c] = c == '\t' ? 0 : kCtlBit;
+    table[0x7f] = kCtlBit;
+    return table;
+}();
+
+bool is_token(std::string_view s) {
+    if (s.empty()) return false;
+    for (char c : s) {
+        if (!(kClass[static_cast<unsigned char>(c)] & kTcharBit)) return false;
+    }
+    return true;
 }
 
-bool is_token(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar); }
-
-// Control characters other than tab are never valid in a head; a bare CR is a classic
-// request-smuggling trick.
 bool has_ctl(std::string_view s) {
-    return std::any_of(s.begin(), s.end(), [](char c) {
-        const auto u = static_cast<unsigned char>(c);
-        return (u < 0x20 && c != '\t') || u == 0x7f;
-    });
+    for (char c : s) {
+        if (kClass[static_cast<unsigned char>(c)] & kCtlBit) return true;
+    }
+    return false;
 }
 
+constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// b is lower case.
 bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-           });
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (ascii_lower(a[i]) != b[i]) return false;
+    }
+    return true;
 }
+
+bool is_blank(char c) { return c == ' ' || c == '\t'; }
 
 std::string_view trim(std::string_view s) {
-    const auto first = s.find_first_not_of(" \t");
-    if (first == std::string_view::npos) return {};
-    return s.substr(first, s.find_last_not_of(" \t") - first + 1);
+    while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
+    while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
+    return s;
 }
 
 }  // namespace
 
-void RequestParser::reset() { *this = RequestParser(max_head_size_); }
+void RequestParser::reset() {
+    // Field by field rather than from a new parser: the strings keep their memory.
+    head_size_ = 0;
+    in_headers_ = has_host_ = has_length_ = close_ = keep_alive_ = false;
+    request_.method.clear();
+    request_.target.clear();
+    request_.minor_version = 1;
+    request_.keep_alive = true;
+    request_.content_length = 0;
+    request_.chunked = false;
+}
 
 Status RequestParser::parse(std::string_view& input) {
     for (;;) {
@@ -79,7 +110,7 @@ Status RequestParser::request_line(std::string_view line) {
     const std::string_view version = line.substr(sp2 + 1);
     if (!is_token(method) || target.empty() || target.find(' ') != std::string_view::npos)
         return Status::bad_request;
-    if (version.size() != 8 || version.substr(0, 7) != "HTTP/1." || !std::isdigit(static_cast<unsigned char>(version[7])))
+    if (version.size() != 8 || version.substr(0, 7) != "HTTP/1." || version[7] < '0' || version[7] > '9')
         return Status::bad_request;
     request_.method = method;
     request_.target = target;
@@ -97,10 +128,10 @@ Status RequestParser::header_field(std::string_view line) {
     const std::string_view value = trim(line.substr(colon + 1));
     if (!is_token(name) || has_ctl(value)) return Status::bad_request;
 
-    if (iequals(name, "Host")) {
+    if (iequals(name, "host")) {
         if (has_host_) return Status::bad_request;
         has_host_ = true;
-    } else if (iequals(name, "Content-Length")) {
+    } else if (iequals(name, "content-length")) {
         std::uint64_t n = 0;
         const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
         if (ec != std::errc() || end != value.data() + value.size() || value.empty()) return Status::bad_request;
@@ -109,9 +140,9 @@ Status RequestParser::header_field(std::string_view line) {
         if (has_length_ && n != request_.content_length) return Status::bad_request;
         has_length_ = true;
         request_.content_length = n;
-    } else if (iequals(name, "Transfer-Encoding")) {
+    } else if (iequals(name, "transfer-encoding")) {
         request_.chunked = true;
-    } else if (iequals(name, "Connection")) {
+    } else if (iequals(name, "connection")) {
         // A comma-separated list of options, e.g. "keep-alive, Upgrade".
         std::string_view rest = value;
         while (!rest.empty()) {
