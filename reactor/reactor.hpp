@@ -19,9 +19,10 @@
 // remove_writer): the reactor does not own fds.
 //
 // Exceptions. An exception escaping a callback is caught, handed to the exception handler
-// (default: a line on stderr naming the fd or "timer"/"callback"/"signal N"), and the
-// loop carries on with the next callback. The failed callback stays registered. An
-// exception thrown by the exception handler itself leaves run_once() / run().
+// (default: one line on stderr, "iomux: callback for fd 7 threw: ...", or for "a timer or
+// call_soon", or for "signal N"), and the loop carries on with the next callback. The
+// failed callback stays registered. An exception thrown by the exception handler itself
+// leaves run_once() / run().
 //
 // Edge-triggered backends (epoll-et). The kernel reports an fd once per edge. A callback
 // that stops before EAGAIN (to be fair to other fds, or because its buffer is full) calls
@@ -114,7 +115,9 @@ public:
     // See "Edge-triggered backends" above. events: EVENT_READ and/or EVENT_WRITE; a bit
     // for a direction that has no callback, or is paused, is ignored (call it after
     // add_reader, not before). Called for another fd whose turn in this iteration has not
-    // come yet, its coming call covers it. KeyError when fd has no callbacks at all.
+    // come yet, its coming call covers it. KeyError when the loop does not know fd: never
+    // added, or its last callback removed before this iteration (removed in this one, the
+    // call is ignored, as for a paused direction).
     void keep_ready(int fd, std::uint32_t events);
 
     // A delay of zero or less makes the timer due at once; Clock::duration::max() (a delay past

@@ -46,6 +46,7 @@
 
 #include "poller/errors.hpp"
 #include "poller/poller.hpp"
+#include "reactor/errors.hpp"
 #include "reactor/fd_table.hpp"
 
 namespace iomux {

@@ -382,6 +382,27 @@ TEST_CASE("keep_ready calls a callback again without new data, on every backend"
     CHECK(run_until(loop, [&] { return got == "abcdef"; }, 1000ms));
 }
 
+TEST_CASE("keep_ready calls a callback again even with nothing to read, at once, on every backend") {
+    // The case above passes on level-triggered backends whatever keep_ready does: the data
+    // left keeps the fd ready. Here the callback drains the fd before it asks, so only
+    // keep_ready can bring the second call, and the wait before it must not block.
+    Reactor loop;
+    auto p = socket_pair();
+    write_all(p.b.get(), "x");
+    int calls = 0;
+    loop.add_reader(p.a.get(), [&] {
+        read_some(p.a.get());
+        if (++calls == 1) loop.keep_ready(p.a.get(), iomux::EVENT_READ);
+    });
+    REQUIRE(run_until(loop, [&] { return calls == 1; }, 1000ms));
+    const auto before = Reactor::Clock::now();
+    loop.run_once(5s);
+    CHECK(calls == 2);
+    CHECK(Reactor::Clock::now() - before < 1s);
+    loop.run_once(0ms);
+    CHECK(calls == 2);  // once: it asked only once
+}
+
 TEST_CASE("edge-triggered: one flooding connection does not starve 100 light ones") {
     // A flooder writes far more than a callback reads in one go; the reader reads at most
     // 4 KiB per call and uses keep_ready. 100 light pairs do ping-pong round trips; each

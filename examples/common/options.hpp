@@ -1,4 +1,4 @@
-// Command-line options for the examples: --name VALUE (or --name=VALUE) and --flag.
+// Command-line options for the examples, on CLI11: --name VALUE (or --name=VALUE) and --flag.
 //
 //   examples::CommandLine cli("echo_server", "Echoes every byte back.");
 //   examples::ServerOptions opts;
@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -16,6 +17,10 @@
 #include <vector>
 
 #include "poller/poller.hpp"
+
+namespace CLI {
+class App;
+}
 
 namespace examples {
 
@@ -27,6 +32,9 @@ struct UsageError : std::runtime_error {
 class CommandLine {
 public:
     CommandLine(std::string program, std::string summary);
+    ~CommandLine();
+    CommandLine(const CommandLine&) = delete;
+    CommandLine& operator=(const CommandLine&) = delete;
 
     // An option that takes a value; set() throws UsageError to reject it.
     void option(std::string name, std::string metavar, std::string help,
@@ -39,17 +47,12 @@ public:
     // with: 0 after printing --help, 2 after reporting bad usage on stderr.
     std::optional<int> parse(int argc, char** argv) const;
 
-private:
-    struct Option {
-        std::string name, metavar, help;
-        std::function<void(std::string_view)> set;  // empty for a flag
-        bool* flag = nullptr;
-    };
-    const Option* find(std::string_view name) const;
-    std::string usage() const;
+    // For options of a type CLI11 converts and checks itself (options.cpp).
+    CLI::App& app() { return *app_; }
 
-    std::string program_, summary_;
-    std::vector<Option> options_;
+private:
+    std::string program_;
+    std::unique_ptr<CLI::App> app_;  // CLI11 is a large header: only options.cpp includes it
     std::vector<std::function<void()>> checks_;
 };
 
@@ -75,10 +78,7 @@ struct ScaleOptions {
     void add_to(CommandLine& cli);
 };
 
-// Parsers for option values; they throw UsageError.
-std::uint16_t parse_port(std::string_view text);
+// Seconds, e.g. 0.5 or 30 (at most a day); throws UsageError.
 double parse_seconds(std::string_view text);
-// A whole number in [min, max]; `what` names it in the error.
-std::uint64_t parse_count(std::string_view text, std::string_view what, std::uint64_t min, std::uint64_t max);
 
 }  // namespace examples

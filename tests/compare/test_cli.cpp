@@ -11,41 +11,42 @@
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
 
 #include "common/child_process.hpp"
-#include "json_value.hpp"
 #include "poller/poller.hpp"
 #include "run_program.hpp"
 
 using compare_test::env;
 using compare_test::run_compare;
-using iomux::compare::JsonValue;
+using Json = nlohmann::json;
 
 namespace {
 
-JsonValue parse_report(const compare_test::Ran& r) {
+Json parse_report(const compare_test::Ran& r) {
     INFO("stderr: " << r.err);
     REQUIRE(r.status == 0);
-    return JsonValue::parse(r.out);
+    return Json::parse(r.out);
 }
 
 // The rows of one workload whose figure `name` is positive, by backend.
-std::multiset<std::string> rows_with_positive(const JsonValue& report, std::string_view workload, std::string_view name) {
+std::multiset<std::string> rows_with_positive(const Json& report, std::string_view workload, const std::string& name) {
     std::multiset<std::string> backends;
-    for (const JsonValue& row : report.get("rows")->array()) {
-        if (row.get("workload")->string() != workload) continue;
-        const JsonValue* f = row.at_path(fmt::format("figures.{}", name));
-        if (f && f->get("median")->number() > 0 && f->get("min")->number() > 0) backends.insert(row.get("backend")->string());
+    for (const Json& row : report.at("rows")) {
+        if (row.at("workload") != workload || !row.at("figures").contains(name)) continue;
+        const Json& f = row.at("figures").at(name);
+        if (f.at("median") > 0 && f.at("min") > 0) backends.insert(row.at("backend").get<std::string>());
     }
     return backends;
 }
 
 // The peer libraries this build has, as iomux_compare reports them.
-std::vector<std::string> built_peers(const JsonValue& report) {
+std::vector<std::string> built_peers(const Json& report) {
     std::vector<std::string> peers;
-    const JsonValue* v = report.at_path("machine.peers");
-    if (!v || !v->is_string() || v->string() == "none built") return peers;
-    std::string_view list = v->string();
+    const std::string v = report.at("machine").value("peers", "none built");
+    if (v == "none built") return peers;
+    std::string_view list = v;
     while (!list.empty()) {
         const auto comma = list.find(',');
         peers.emplace_back(list.substr(0, comma));
@@ -62,19 +63,19 @@ std::string temp_path(const char* stem) {
 
 TEST_CASE("dispatch --json: a row per backend and per N, plus bare-epoll and peers, all with positive times") {
     const auto r = run_compare({"dispatch", "--n", "100,200", "--repeat", "1", "--rounds", "3", "--json", "--quiet"});
-    const JsonValue report = parse_report(r);
+    const Json report = parse_report(r);
     std::multiset<std::string> expected;
     for (int n = 0; n < 2; ++n) {
         expected.insert("bare-epoll");
         for (const std::string& b : iomux::backend_names()) expected.insert(b);
-        for (const std::string& p : built_peers(report)) expected.insert(p);
+        for (const std::string& p : built_peers(report))
+            if (p != "asio-io_uring") expected.insert(p);  // an echo server only
     }
     CHECK(rows_with_positive(report, "dispatch", "loop_us") == expected);
     CHECK(rows_with_positive(report, "dispatch", "total_us") == expected);
     CHECK(rows_with_positive(report, "dispatch", "readd_us") == expected);
     // Every row but bare-epoll's carries its ratio to bare-epoll.
-    for (const JsonValue& row : report.get("rows")->array())
-        CHECK(row.at_path("figures.loop_us.ratio_to_bare")->is_number());
+    for (const Json& row : report.at("rows")) CHECK(row.at("figures").at("loop_us").at("ratio_to_bare").is_number());
 }
 
 TEST_CASE("the order of the backends turns each run, so that none always goes first") {
@@ -113,10 +114,10 @@ TEST_CASE("bad usage: a message, the usage text, exit status 2") {
 TEST_CASE("a backend this build lacks is reported and skipped") {
     const auto r = run_compare({"dispatch", "--backends", "epoll,kqueue", "--n", "100", "--repeat", "1", "--rounds", "1", "--json", "--quiet"});
     CHECK(r.err.find("kqueue") != std::string::npos);
-    const JsonValue report = parse_report(r);
+    const Json report = parse_report(r);
     CHECK(rows_with_positive(report, "dispatch", "loop_us") == std::multiset<std::string>{"bare-epoll", "epoll"});
     bool noted = false;
-    for (const JsonValue& n : report.get("notes")->array()) noted |= n.string().find("kqueue") != std::string::npos;
+    for (const Json& n : report.at("notes")) noted |= n.get<std::string>().find("kqueue") != std::string::npos;
     CHECK(noted);
 }
 
@@ -172,7 +173,7 @@ TEST_CASE("echo and connect: short runs against bare-epoll and epoll servers") {
         MESSAGE("stress_client not built: echo/connect checks skipped");
         return;
     }
-    const JsonValue report = parse_report(r);
+    const Json report = parse_report(r);
     // Two echo cases (closed, open) and the connect scenario, each with both servers.
     CHECK(rows_with_positive(report, "echo", "msgs_per_s") ==
           std::multiset<std::string>{"bare-epoll", "bare-epoll", "epoll", "epoll"});
@@ -196,7 +197,7 @@ TEST_CASE("peer echo servers (when built) echo what the stress client sends") {
         MESSAGE("stress_client not built: peer echo checks skipped");
         return;
     }
-    const JsonValue report = parse_report(r);
+    const Json report = parse_report(r);
     const std::multiset<std::string> expected(peers.begin(), peers.end());
     CHECK(rows_with_positive(report, "echo", "msgs_per_s") == expected);
     CHECK(rows_with_positive(report, "connect", "wall_s") == expected);
@@ -205,17 +206,44 @@ TEST_CASE("peer echo servers (when built) echo what the stress client sends") {
 TEST_CASE("scaling: one loop, loops on threads and pre-forked workers, each measured whole") {
     const auto r = run_compare({"scaling", "--backends", "epoll", "--no-peers", "--scaling-conns", "60", "--duration", "0.4",
                                 "--repeat", "1", "--json", "--quiet"});
-    const JsonValue report = parse_report(r);
+    const Json report = parse_report(r);
     const std::multiset<std::string> rows{"bare-epoll", "epoll", "epoll threads=2", "epoll workers=2"};
     CHECK(rows_with_positive(report, "scaling", "msgs_per_s") == rows);
     // The workers' parent only supervises: its CPU alone would be about 0. The figure must
     // count the workers (and every thread), as it does for the one-loop server.
     CHECK(rows_with_positive(report, "scaling", "server_traffic_cpu_s") == rows);
     double one_loop = 0, workers = 0;
-    for (const JsonValue& row : report.get("rows")->array()) {
-        const double cpu = row.at_path("figures.server_traffic_cpu_s")->get("median")->number();
-        if (row.get("backend")->string() == "epoll") one_loop = cpu;
-        if (row.get("backend")->string() == "epoll workers=2") workers = cpu;
+    for (const Json& row : report.at("rows")) {
+        const double cpu = row.at("figures").at("server_traffic_cpu_s").at("median");
+        if (row.at("backend") == "epoll") one_loop = cpu;
+        if (row.at("backend") == "epoll workers=2") workers = cpu;
     }
     CHECK(workers > 0.3 * one_loop);
+}
+
+TEST_CASE("instructions: exact counts that repeat from run to run, split into loop, callback and syscall wrappers") {
+    if (!iomux::tools::find_on_path("valgrind")) {
+        MESSAGE("valgrind not installed: the instructions workload is skipped");
+        return;
+    }
+    const std::vector<std::string> args{"instructions", "--n", "100", "--writes", "200", "--backends", "epoll,libev",
+                                        "--json", "--quiet"};
+    const Json first = parse_report(run_compare(args)), second = parse_report(run_compare(args));
+    std::multiset<std::string> expected{"bare-epoll", "epoll"};
+    for (const std::string& p : built_peers(first))
+        if (p == "libev") expected.insert(p);
+    CHECK(rows_with_positive(first, "instructions", "total_instr") == expected);
+    REQUIRE(first.at("rows").size() == second.at("rows").size());
+    for (std::size_t i = 0; i < first.at("rows").size(); ++i) {
+        const Json& a = first.at("rows").at(i).at("figures");
+        const Json& b = second.at("rows").at(i).at("figures");
+        CAPTURE(first.at("rows").at(i).at("backend"));
+        for (const char* f : {"loop_instr", "callback_instr", "syscall_instr", "total_instr"})
+            CHECK(a.at(f).at("median") == b.at(f).at("median"));
+        CHECK(a.at("total_instr").at("median").get<double>() ==
+              doctest::Approx(a.at("loop_instr").at("median").get<double>() + a.at("callback_instr").at("median").get<double>() +
+                              a.at("syscall_instr").at("median").get<double>()));
+        // Every loop here reads each byte with one recv and passes it on with one send.
+        CHECK(a.at("syscall_instr").at("median") > 0);
+    }
 }

@@ -10,7 +10,6 @@
 
 #include "hot_potato.hpp"
 #include "reactor/reactor.hpp"
-#include "socket_pairs.hpp"
 
 namespace {
 // Global by necessity: operator new has no other place to count from.

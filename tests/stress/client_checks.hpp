@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "run_tool.hpp"
 
 namespace stress_test {
@@ -21,12 +23,14 @@ std::string client_path();
 ToolRun run_client(std::uint16_t port, std::vector<std::string> args,
                    std::chrono::milliseconds limit = std::chrono::seconds(30));
 
-// A number from the JSON; fails the test (showing the output) when it is not there.
-double number(const ToolRun& run, std::string_view key, std::string_view section = {});
+// stdout as the one JSON object it must be; fails the test (showing the output) otherwise.
+nlohmann::json json_of(const ToolRun& run);
+// A number from the JSON (in the object `section` when given); fails the test when it is not there.
+double number(const ToolRun& run, const std::string& key, const std::string& section = {});
 // stdout is the one JSON object and nothing else.
 void check_json_only(const ToolRun& run);
 // Exit 1, and the JSON counts errors of `kind` (at least `at_least` of them) and says not ok.
-void check_fails_with(const ToolRun& run, std::string_view kind, double at_least = 1);
+void check_fails_with(const ToolRun& run, const std::string& kind, double at_least = 1);
 // Exit 0: every one of `conns` connections made, every reply verified, no error.
 void check_passes(const ToolRun& run, double conns);
 

@@ -52,30 +52,4 @@ std::vector<pid_t> children_of(pid_t pid, std::size_t at_least, std::chrono::mil
     }
 }
 
-std::optional<std::string> json_raw(const std::string& json, std::string_view key, std::string_view section) {
-    std::size_t from = 0, to = json.size();
-    if (!section.empty()) {
-        const std::string head = "\"" + std::string(section) + "\": {";
-        from = json.find(head);
-        if (from == std::string::npos) return std::nullopt;
-        to = json.find('}', from);
-        if (to == std::string::npos) return std::nullopt;
-    }
-    const std::string needle = "\"" + std::string(key) + "\": ";
-    const std::size_t at = json.find(needle, from);
-    if (at == std::string::npos || at >= to) return std::nullopt;
-    const std::size_t begin = at + needle.size();
-    const std::size_t end = json.find_first_of(",\n", begin);
-    return json.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
-}
-
-std::optional<double> json_number(const std::string& json, std::string_view key, std::string_view section) {
-    const auto raw = json_raw(json, key, section);
-    if (!raw) return std::nullopt;
-    char* end = nullptr;
-    const double v = std::strtod(raw->c_str(), &end);
-    if (end == raw->c_str()) return std::nullopt;
-    return v;
-}
-
 }  // namespace stress_test

@@ -6,9 +6,7 @@
 
 #include <chrono>
 #include <functional>
-#include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace stress_test {
@@ -33,11 +31,5 @@ std::vector<pid_t> children_of(pid_t pid, std::size_t at_least, std::chrono::mil
 
 // $name, or an empty string.
 std::string env(const char* name);
-
-// A value from the stress client's JSON: the text after `"key": ` inside the object that
-// follows `"section": ` (or anywhere, with an empty section), up to the next , or newline.
-// nullopt when absent. Enough for our own, known layout; not a JSON parser.
-std::optional<std::string> json_raw(const std::string& json, std::string_view key, std::string_view section = {});
-std::optional<double> json_number(const std::string& json, std::string_view key, std::string_view section = {});
 
 }  // namespace stress_test

@@ -5,6 +5,8 @@
 
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
 #include "histogram.hpp"
 #include "result_codec.hpp"
 #include "run_result.hpp"
@@ -54,7 +56,7 @@ TEST_CASE("a worker's report survives encode and decode") {
     CHECK(r.connect_wall_s == 0.125);
     CHECK(r.wall_s == 0.5);
     CHECK(r.messages_verified == 297);
-    CHECK(r.abort_reason == "two lines");
+    CHECK(r.abort_reason == "two\nlines");  // JSON keeps what the text lines had to flatten
     REQUIRE(r.stages.size() == 2);
     CHECK(r.stages[0].name == "message 1");
     CHECK(r.stages[0].done == 98);
@@ -77,7 +79,12 @@ TEST_CASE("a report cut short, or garbage, is refused") {
     CHECK_THROWS_AS(stress::decode(text.substr(0, text.size() / 2)), std::invalid_argument);
     CHECK_THROWS_AS(stress::decode(""), std::invalid_argument);
     CHECK_THROWS_AS(stress::decode("conns x y z\nend\n"), std::invalid_argument);
-    CHECK_THROWS_AS(stress::decode("bucket 999999 1\nend\n"), std::invalid_argument);
+    nlohmann::json partial = nlohmann::json::parse(text);
+    partial.at("run").erase("conns_made");
+    CHECK_THROWS_AS(stress::decode(partial.dump()), std::invalid_argument);
+    nlohmann::json bad_bucket = nlohmann::json::parse(text);
+    bad_bucket["run"]["latency"]["buckets"] = {{999999, 1}};
+    CHECK_THROWS_AS(stress::decode(bad_bucket.dump()), std::invalid_argument);
 }
 
 TEST_CASE("merging runs: counts add, histograms merge (not percentiles), times are the longest") {

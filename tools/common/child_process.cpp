@@ -19,6 +19,8 @@
 #include <thread>
 #include <utility>
 
+#include <fmt/format.h>
+
 namespace iomux::tools {
 namespace {
 
@@ -237,6 +239,13 @@ std::optional<int> ChildProcess::poll_status() {
     if (r == 0) return std::nullopt;
     pid_ = -1;
     return r == -1 ? -1 : status;
+}
+
+std::string describe_wait_status(int status) {
+    if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
+    if (!WIFSIGNALED(status)) return fmt::format("ended with wait status {}", status);
+    const char* name = ::sigabbrev_np(WTERMSIG(status));
+    return name ? fmt::format("killed by SIG{}", name) : fmt::format("killed by signal {}", WTERMSIG(status));
 }
 
 std::optional<std::string> find_on_path(const std::string& name) {

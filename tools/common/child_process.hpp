@@ -86,6 +86,10 @@ private:
     std::string pending_;  // bytes read past the last line read_line returned
 };
 
+// How a child ended, in words, from a waitpid() status: "exited with status 3",
+// "killed by SIGKILL".
+std::string describe_wait_status(int status);
+
 // The absolute path of an executable named `name` on $PATH, or nullopt.
 std::optional<std::string> find_on_path(const std::string& name);
 

@@ -6,7 +6,6 @@
 // writes, backpressure, EOF after flushing, EMFILE on accept) and nothing more.
 //
 //   bare_epoll_echo --port 0
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -18,16 +17,12 @@
 
 #include <array>
 #include <cerrno>
-#include <charconv>
-#include <cstdio>
-#include <cstring>
-#include <string_view>
 #include <system_error>
 #include <vector>
 
 #include <fmt/format.h>
 
-#include "common/fd_limit.hpp"
+#include "echo_server_common.hpp"
 #include "poller/unique_fd.hpp"
 
 namespace {
@@ -149,23 +144,9 @@ private:
 
     UniqueFd epfd_, listener_, signals_, spare_;
     std::vector<Conn> conns_;
-    std::array<char, 64 * 1024> buffer_{};  // shared: only one connection is served at a time
+    std::array<char, iomux::compare::kReadChunk> buffer_{};  // shared: only one connection is served at a time
     bool stopping_ = false;
 };
-
-UniqueFd listen_loopback(std::uint16_t port) {
-    UniqueFd sock(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!sock) fail("socket");
-    const int on = 1;
-    if (::setsockopt(sock.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) fail("SO_REUSEADDR");
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(sock.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) fail("bind 127.0.0.1");
-    if (::listen(sock.get(), 4096) != 0) fail("listen");
-    return sock;
-}
 
 // SIGTERM and SIGINT arrive on an fd the loop watches: no handler, no global flag.
 UniqueFd signal_fd() {
@@ -179,47 +160,20 @@ UniqueFd signal_fd() {
     return fd;
 }
 
-constexpr std::string_view kUsage =
-    "usage: bare_epoll_echo [--port N] [--backend epoll]\n"
-    "An echo server on 127.0.0.1 over bare level-triggered epoll: the limit row of iomux_compare.\n";
-
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::uint16_t port = 0;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        if (arg == "-h" || arg == "--help") {
-            fmt::print("{}", kUsage);
-            return 0;
-        }
-        // --backend is accepted so that callers can treat every echo server alike; there is
-        // only one here.
-        if ((arg == "--port" || arg == "--backend") && i + 1 < argc) {
-            const std::string_view value = argv[++i];
-            if (arg == "--backend") {
-                if (value != "epoll") {
-                    fmt::print(stderr, "bare_epoll_echo: only --backend epoll exists here\n{}", kUsage);
-                    return 2;
-                }
-                continue;
-            }
-            const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), port);
-            if (ec == std::errc() && end == value.data() + value.size()) continue;
-        }
-        fmt::print(stderr, "bare_epoll_echo: bad argument '{}'\n{}", arg, kUsage);
-        return 2;
-    }
+    int status = 0;
+    const auto port = iomux::compare::parse_echo_args(
+        argc, argv, "bare_epoll_echo",
+        "An echo server on 127.0.0.1 over bare level-triggered epoll: the limit row of iomux_compare.", "epoll", status);
+    if (!port) return status;
     try {
-        iomux::tools::raise_fd_limit();
         UniqueFd signals = signal_fd();
-        UniqueFd listener = listen_loopback(port);
-        sockaddr_in addr{};
-        socklen_t len = sizeof addr;
-        if (::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) fail("getsockname");
+        UniqueFd listener = iomux::compare::listen_loopback(*port);
+        const int fd = listener.get();
         Server server(std::move(listener), std::move(signals));
-        fmt::print("listening on 127.0.0.1:{}\n", ntohs(addr.sin_port));
-        std::fflush(stdout);
+        iomux::compare::announce(fd);
         server.run();
     } catch (const std::exception& e) {
         fmt::print(stderr, "bare_epoll_echo: {}\n", e.what());

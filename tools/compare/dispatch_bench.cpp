@@ -1,7 +1,5 @@
 #include "dispatch_bench.hpp"
 
-#include <algorithm>
-
 #include "bare_epoll_loop.hpp"
 #include "dispatch_rounds.hpp"
 #include "peers.hpp"
@@ -10,7 +8,8 @@
 namespace iomux::compare {
 namespace {
 
-// Both loops are driven through the same three calls so that the timed code is identical.
+// Every loop is driven through the same three calls (dispatch_rounds.hpp), so that the
+// timed code is the same for all.
 class ReactorLoop {
 public:
     ReactorLoop(std::string_view backend, HotPotato& chain) : reactor_(backend), chain_(chain) {}
@@ -39,33 +38,12 @@ private:
     HotPotato& chain_;
 };
 
-class BareLoop {
-public:
-    BareLoop(HotPotato& chain, int max_fd) : loop_(chain, max_fd), chain_(chain) {}
-    void add_all() {
-        for (std::size_t i = 0; i < chain_.size(); ++i) loop_.add_reader(chain_.read_fd(i), i);
-    }
-    void readd_all() {
-        for (std::size_t i = 0; i < chain_.size(); ++i) {
-            loop_.remove_reader(chain_.read_fd(i));
-            loop_.add_reader(chain_.read_fd(i), i);
-        }
-    }
-    void run_once() { loop_.run_once(); }
-
-private:
-    BareEpollLoop loop_;
-    HotPotato& chain_;
-};
-
 }  // namespace
 
 DispatchRun run_dispatch(std::string_view backend, std::span<const SocketPair> pairs, const DispatchConfig& config) {
     HotPotato chain(pairs, config.active, config.writes);
     if (backend == kBareEpoll) {
-        int max_fd = 0;
-        for (const SocketPair& p : pairs) max_fd = std::max(max_fd, p.read_end.get());
-        BareLoop loop(chain, max_fd);
+        BareEpollLoop loop(chain);
         return measure_rounds(loop, chain, config);
     }
     if (is_peer(backend)) return run_peer_dispatch(backend, chain, config);

@@ -6,7 +6,7 @@
 #include <span>
 #include <string_view>
 
-#include "socket_pairs.hpp"
+#include "hot_potato.hpp"
 
 namespace iomux::compare {
 

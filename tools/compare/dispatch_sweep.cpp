@@ -7,7 +7,7 @@
 
 #include "common/fd_limit.hpp"
 #include "dispatch_bench.hpp"
-#include "socket_pairs.hpp"
+#include "peers.hpp"
 #include "workloads.hpp"
 
 namespace iomux::compare {
@@ -24,11 +24,11 @@ void run_dispatch_workload(Context& ctx) {
                                  n, 2 * n, limit, capped));
         if (std::find(sweep.begin(), sweep.end(), capped) == sweep.end()) sweep.push_back(capped);
     }
-    DispatchConfig config;
-    config.active = o.active;
-    config.writes = o.writes;
-    config.rounds = o.rounds;
-
+    const DispatchConfig config{o.active, o.writes, o.rounds};
+    ctx.note(fmt::format("dispatch: {} runs a row, interleaved; a run is {} timed rounds after a warm-up one, its figure "
+                         "their median", o.repeat, o.rounds));
+    std::vector<std::string> rows = ctx.rows();
+    std::erase_if(rows, [](const std::string& r) { return is_peer(r) && !has_dispatch(r); });
     for (const std::size_t n : sweep) {
         const Params params{{"n", std::to_string(n)}, {"active", std::to_string(std::min(o.active, n))},
                             {"writes", std::to_string(o.writes)}};
@@ -39,21 +39,13 @@ void run_dispatch_workload(Context& ctx) {
             ctx.failure(fmt::format("dispatch N={}: {}", n, e.what()));
             continue;
         }
-        for (std::size_t run = 0; run < o.repeat; ++run) {
-            for (const std::string& backend : run_order(ctx.rows(), run)) {
-                ctx.progress(fmt::format("dispatch N={} run {}/{} {}", n, run + 1, o.repeat, backend));
-                try {
-                    const DispatchRun r = run_dispatch(backend, pairs, config);
-                    // Looked up one at a time: adding a figure may move the others.
-                    Row& row = ctx.report.row("dispatch", params, backend);
-                    row.figure("loop_us", "loop us/round").samples.push_back(r.loop_us);
-                    row.figure("total_us", "total us/round").samples.push_back(r.total_us);
-                    row.figure("readd_us", "re-add us/round").samples.push_back(r.readd_us);
-                } catch (const std::exception& e) {
-                    ctx.failure(fmt::format("dispatch N={} {} run {}: {}", n, backend, run + 1, e.what()));
-                }
-            }
-        }
+        ctx.sweep<std::string>(fmt::format("dispatch N={}", n), rows, [&](const std::string& backend) {
+            const DispatchRun r = run_dispatch(backend, pairs, config);
+            ctx.report.row("dispatch", params, backend)
+                .add("loop_us", "loop us/round", r.loop_us)
+                .add("total_us", "total us/round", r.total_us)
+                .add("readd_us", "re-add us/round", r.readd_us);
+        });
     }
 }
 

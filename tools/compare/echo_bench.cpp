@@ -6,10 +6,10 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "common/child_process.hpp"
 #include "common/process_stats.hpp"
-#include "json_value.hpp"
 #include "peers.hpp"
 #include "report.hpp"
 
@@ -35,7 +35,7 @@ std::string tail(const std::string& text, std::size_t max = 300) {
 class ServerUnderTest {
 public:
     ServerUnderTest(const std::string& backend, const LoadSetup& setup, const std::vector<std::string>& extra_args = {})
-        : process_(command(backend, setup.programs, extra_args), SpawnOptions{setup.placement.server_cpu, true, false}),
+        : process_(command(backend, setup, extra_args), SpawnOptions{setup.placement.server_cpu, true, false}),
           backend_(backend) {
         if (const auto port = process_.read_listening_port(seconds(10))) {
             port_ = *port;
@@ -58,12 +58,10 @@ public:
     }
 
 private:
-    static std::vector<std::string> command(const std::string& backend, const Binaries& programs,
+    static std::vector<std::string> command(const std::string& backend, const LoadSetup& setup,
                                             const std::vector<std::string>& extra_args) {
-        std::vector<std::string> argv;
-        if (backend == kBareEpoll) argv = {programs.bare_echo, "--port", "0"};
-        else if (is_peer(backend)) argv = {programs.peer_echo(backend), "--port", "0"};
-        else argv = {programs.echo_server, "--port", "0", "--backend", backend};
+        std::vector<std::string> argv{setup.server_for(backend), "--port", "0"};
+        if (backend != kBareEpoll && !is_peer(backend)) argv.insert(argv.end(), {"--backend", backend});
         argv.insert(argv.end(), extra_args.begin(), extra_args.end());
         return argv;
     }
@@ -92,14 +90,14 @@ double cpu_at(const std::vector<CpuSample>& samples, double t) {
 }
 
 struct ClientOutcome {
-    JsonValue json;
+    nlohmann::json json;
     double server_cpu_s = 0;
     double server_peak_rss_mib = 0;
     std::vector<CpuSample> samples;
 };
 
 ClientOutcome drive(ServerUnderTest& server, std::vector<std::string> args, double expected_s, const LoadSetup& setup) {
-    std::vector<std::string> argv{setup.programs.stress_client, "--host", "127.0.0.1", "--port", std::to_string(server.port()),
+    std::vector<std::string> argv{setup.stress_client, "--host", "127.0.0.1", "--port", std::to_string(server.port()),
                                   "--backend", setup.client_backend, "--json", "--no-progress"};
     argv.insert(argv.end(), args.begin(), args.end());
 
@@ -121,26 +119,22 @@ ClientOutcome drive(ServerUnderTest& server, std::vector<std::string> args, doub
     outcome.server_cpu_s = server.cpu() - cpu_before;
     outcome.server_peak_rss_mib = server.peak_rss_mib();
     if (output.timed_out) throw RunError(fmt::format("stress_client did not finish within {} s", limit.count() / 1000));
-    try {
-        const auto brace = output.out.find('{');
-        outcome.json = JsonValue::parse(brace == std::string::npos ? output.out : output.out.substr(brace));
-    } catch (const JsonError& e) {
-        throw RunError(fmt::format("stress_client exited {} without a JSON report ({}): {}", status, e.what(), tail(output.err)));
-    }
+    outcome.json = nlohmann::json::parse(output.out, nullptr, false);
+    if (!outcome.json.is_object())
+        throw RunError(fmt::format("stress_client exited {} without a JSON report: {}", status, tail(output.err)));
     if (status != 0) {
         std::string problems;
-        if (const JsonValue* p = outcome.json.get("problems"); p && p->is_array())
-            for (const JsonValue& v : p->array())
-                if (v.is_string()) problems += (problems.empty() ? "" : "; ") + v.string();
+        for (const auto& p : outcome.json.value("problems", nlohmann::json::array()))
+            problems += (problems.empty() ? "" : "; ") + p.get<std::string>();
         throw RunError(fmt::format("stress_client exited {}: {}", status, tail(problems.empty() ? output.err : problems)));
     }
     return outcome;
 }
 
-double number_at(const JsonValue& json, std::string_view path) {
-    const JsonValue* v = json.at_path(path);
-    if (!v || !v->is_number()) throw RunError(fmt::format("stress_client's JSON has no number at '{}'", path));
-    return v->number();
+double number_at(const nlohmann::json& json, const std::string& pointer) {
+    const nlohmann::json v = json.value(nlohmann::json::json_pointer(pointer), nlohmann::json());
+    if (!v.is_number()) throw RunError(fmt::format("stress_client's JSON has no number at '{}'", pointer));
+    return v.get<double>();
 }
 
 }  // namespace
@@ -159,15 +153,15 @@ EchoRun run_echo(const std::string& backend, const EchoCase& c, const LoadSetup&
     server.stop();
 
     EchoRun r;
-    r.msgs_per_s = number_at(out.json, "sustained.msgs_per_s");
-    r.p99_us = number_at(out.json, "latency_us.p99");
-    r.window_s = number_at(out.json, "sustained.window_s");
+    r.msgs_per_s = number_at(out.json, "/sustained/msgs_per_s");
+    r.p99_us = number_at(out.json, "/latency_us/p99");
+    r.window_s = number_at(out.json, "/sustained/window_s");
     r.server_cpu_s = out.server_cpu_s;
     r.server_peak_rss_mib = out.server_peak_rss_mib;
     // The traffic window starts when the last connection is made: after connect_wall_s of
     // the client's run. Its start-up before that clock starts is a few ms, well under the
     // 20 ms sampling step.
-    const double from = number_at(out.json, "connect_wall_s");
+    const double from = number_at(out.json, "/connect_wall_s");
     r.server_window_cpu_s = cpu_at(out.samples, from + r.window_s) - cpu_at(out.samples, from);
     return r;
 }
@@ -179,8 +173,8 @@ ConnectRun run_connect(const std::string& backend, std::optional<std::size_t> co
     const ClientOutcome out = drive(server, args, 60, setup);
     server.stop();
     ConnectRun r;
-    r.wall_s = number_at(out.json, "wall_s");
-    r.connect_wall_s = number_at(out.json, "connect_wall_s");
+    r.wall_s = number_at(out.json, "/wall_s");
+    r.connect_wall_s = number_at(out.json, "/connect_wall_s");
     r.server_cpu_s = out.server_cpu_s;
     r.server_peak_rss_mib = out.server_peak_rss_mib;
     return r;

@@ -9,20 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "binaries.hpp"
-#include "placement.hpp"
+#include "load_plan.hpp"
 
 namespace iomux::compare {
 
 // A run that produced no figures: the message says which program failed and how.
 struct RunError : std::runtime_error {
     using std::runtime_error::runtime_error;
-};
-
-struct LoadSetup {
-    Binaries programs;
-    Placement placement;
-    std::string client_backend = "epoll";  // the load generator's own loop, the same for every run
 };
 
 // The sustained mode of the stress client: `active` of `conns` connections carry traffic;

@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 
 #include "echo_bench.hpp"
-#include "load_programs.hpp"
+#include "load_plan.hpp"
 #include "workloads.hpp"
 
 namespace iomux::compare {
@@ -55,27 +55,21 @@ void run_echo_workload(Context& ctx) {
     const Options& o = ctx.options;
     const LoadPlan plan = plan_load(ctx, "echo");
     if (plan.rows.empty()) return;
-    ctx.note(fmt::format("echo: {}-byte messages, depth {}, {} s of traffic per run; the load generator runs on epoll; {}",
-                         o.msg_size, o.depth, o.duration, plan.setup.placement.describe()));
+    ctx.note(fmt::format("echo: {} runs a row, interleaved, {} s of traffic each; {}-byte messages, depth {}; the load "
+                         "generator runs on epoll; {}", o.repeat, o.duration, o.msg_size, o.depth, plan.setup.placement.describe()));
     ctx.note("echo: srv CPU (run) is the CPU time of every server thread and worker (/proc schedstat) over the whole client run (connect, traffic, close); "
              "srv CPU (traffic) is the part inside the client's traffic window");
     for (const SweepCase& c : cases(o)) {
-        for (std::size_t run = 0; run < o.repeat; ++run) {
-            for (const std::string& backend : run_order(plan.rows, run)) {
-                ctx.progress(fmt::format("echo {} run {}/{} {}", Row{"echo", c.params, backend, {}}.case_label(), run + 1, o.repeat, backend));
-                try {
-                    const EchoRun r = run_echo(backend, c.echo, plan.setup);
-                    Row& row = ctx.report.row("echo", c.params, backend);
-                    row.figure("msgs_per_s", "msgs/s", false).samples.push_back(r.msgs_per_s);
-                    row.figure("p99_us", "p99 us").samples.push_back(r.p99_us);
-                    row.figure("server_cpu_s", "srv CPU s (run)").samples.push_back(r.server_cpu_s);
-                    row.figure("server_traffic_cpu_s", "srv CPU s (traffic)").samples.push_back(r.server_window_cpu_s);
-                    row.figure("server_peak_rss_mib", "srv peak RSS MiB").samples.push_back(r.server_peak_rss_mib);
-                } catch (const std::exception& e) {
-                    ctx.failure(fmt::format("echo {} {} run {}: {}", Row{"echo", c.params, backend, {}}.case_label(), backend, run + 1, e.what()));
-                }
-            }
-        }
+        const std::string label = "echo " + Row{"echo", c.params, {}, {}}.case_label();
+        ctx.sweep<std::string>(label, plan.rows, [&](const std::string& backend) {
+            const EchoRun r = run_echo(backend, c.echo, plan.setup);
+            ctx.report.row("echo", c.params, backend)
+                .add("msgs_per_s", "msgs/s", r.msgs_per_s, false)
+                .add("p99_us", "p99 us", r.p99_us)
+                .add("server_cpu_s", "srv CPU s (run)", r.server_cpu_s)
+                .add("server_traffic_cpu_s", "srv CPU s (traffic)", r.server_window_cpu_s)
+                .add("server_peak_rss_mib", "srv peak RSS MiB", r.server_peak_rss_mib);
+        });
         if (c.echo.rate > 0) note_unreached_rate(ctx, c);
     }
 }

@@ -1,5 +1,6 @@
-// The three ways a Report is written out: an aligned table for people, JSON and CSV for
-// machines. Every figure comes with its ratio to the bare-epoll row of the same case.
+// The ways a Report is written out: an aligned table for people, JSON and CSV for
+// machines, and the dispatch chart. Every figure comes with its ratio to the bare-epoll
+// row of the same case.
 #pragma once
 
 #include <string>
@@ -9,10 +10,12 @@
 namespace iomux::compare {
 
 std::string format_table(const Report& report);  // table.cpp
-std::string format_json(const Report& report);   // json_output.cpp
-std::string format_csv(const Report& report);    // csv_output.cpp
+std::string format_json(const Report& report);   // machine_output.cpp
+std::string format_csv(const Report& report);    // machine_output.cpp
 
-// Shared by the writers: a figure's value with as many digits as it deserves.
-std::string format_number(double value);
+// --plot FILE.svg (plot.cpp): time per round against N, one line per backend, log axes;
+// the loop alone on the left, with re-adding on the right; drawn by gnuplot when it is
+// installed. Returns what happened, for stderr: the file written, or why not.
+std::string plot_dispatch(const Report& report, const std::string& svg_path);
 
 }  // namespace iomux::compare

@@ -1,5 +1,5 @@
 // iomux_compare: what select, poll and epoll cost on this machine, and what iomux costs on
-// top of a bare epoll loop. See usage_text() in options.cpp, and tools/compare/README.md.
+// top of a bare epoll loop. See `iomux_compare --help` (options.cpp) and tools/compare/README.md.
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -15,28 +15,13 @@
 #include "formats.hpp"
 #include "options.hpp"
 #include "peers.hpp"
-#include "placement.hpp"
-#include "plot.hpp"
+#include "load_plan.hpp"
 #include "poller/poller.hpp"
 #include "workloads.hpp"
 
 namespace {
 
 using namespace iomux::compare;
-
-// The default run is the project's main job: every workload, trimmed to about two minutes
-// on a 2-core machine. Options given on the command line still win.
-void apply_default_run(Options& o, Report& report) {
-    const auto keep = [&](const char* name) { return o.given.count(name) != 0; };
-    if (!keep("--rounds")) o.rounds = 5;
-    // echo: the open loop at a fixed rate only, the figure that separates the loops; the
-    // closed-loop sweep is in `iomux_compare echo`.
-    if (!keep("--conns")) o.conns = {};
-    if (!keep("--duration")) o.duration = 1.0;
-    report.notes.push_back("default run: a short comparison (dispatch with 5 rounds a run; echo as the open loop at 11000 "
-                           "connections, 1 s a run; connect); `iomux_compare echo` adds the closed-loop sweep and "
-                           "`iomux_compare all` runs every full sweep");
-}
 
 struct Chosen {
     std::vector<std::string> backends, peers;
@@ -60,7 +45,9 @@ std::vector<std::string> usable_backends(Report& report) {
 // --backends names iomux backends and peers alike; a name this build lacks is a note.
 Chosen resolve_backends(const Options& o, Report& report) {
     const std::vector<std::string> built = usable_backends(report);
-    const std::vector<std::string> peers = peer_names();
+    std::vector<std::string> peers = peer_names();
+    // asio's io_uring backend needs of the kernel what ours does.
+    if (std::find(built.begin(), built.end(), "io_uring") == built.end()) std::erase(peers, "asio-io_uring");
     if (o.backends.empty()) return {built, o.peers ? peers : std::vector<std::string>{}};
     Chosen chosen;
     const auto has = [](const std::vector<std::string>& v, const std::string& x) { return std::find(v.begin(), v.end(), x) != v.end(); };
@@ -96,19 +83,13 @@ Params describe_machine() {
 
 int run(int argc, char** argv) {
     Options options;
-    try {
-        options = parse_options(argc, argv);
-    } catch (const UsageError& e) {
-        fmt::print(stderr, "iomux_compare: {}\n\n{}", e.what(), usage_text());
-        return 2;
-    }
-    if (options.help) {
-        fmt::print("{}", usage_text());
-        return 0;
-    }
+    if (const auto status = parse_options(argc, argv, options)) return *status;
     Report report;
     report.machine = describe_machine();
-    if (options.default_run) apply_default_run(options, report);
+    if (options.default_run)
+        report.notes.push_back("default run: a short comparison (dispatch with 5 rounds a run; echo as the open loop at 11000 "
+                               "connections, 1 s a run; connect; instructions); `iomux_compare echo` adds the closed-loop "
+                               "sweep and `iomux_compare all` runs every full sweep");
     Chosen chosen = resolve_backends(options, report);
     Context ctx{options, report, std::move(chosen.backends), std::move(chosen.peers)};
     if (ctx.rows().empty()) {
@@ -119,6 +100,7 @@ int run(int argc, char** argv) {
     if (options.echo) run_echo_workload(ctx);
     if (options.connect) run_connect_workload(ctx);
     if (options.scaling) run_scaling_workload(ctx);
+    if (options.instructions) run_instructions_workload(ctx);
 
     switch (options.format) {
         case Format::table: fmt::print("{}", format_table(report)); break;
@@ -127,8 +109,7 @@ int run(int argc, char** argv) {
     }
     std::fflush(stdout);
     if (options.plot) {
-        const PlotOutcome plotted = plot_dispatch(report, *options.plot);
-        fmt::print(stderr, "iomux_compare: {}\n", plotted.message);
+        fmt::print(stderr, "iomux_compare: {}\n", plot_dispatch(report, *options.plot));
     }
     return ctx.failed ? 1 : 0;
 }

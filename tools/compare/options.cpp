@@ -1,81 +1,33 @@
 #include "options.hpp"
 
-#include <charconv>
-#include <cmath>
-#include <functional>
-#include <map>
-#include <string_view>
-
 #include <fmt/format.h>
+
+#include "common/cli.hpp"
 
 namespace iomux::compare {
 namespace {
 
-std::size_t parse_count(const std::string& option, std::string_view text, std::size_t min = 1) {
-    std::size_t value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size() || value < min)
-        throw UsageError(fmt::format("{}: '{}' is not a whole number >= {}", option, text, min));
-    return value;
-}
-
-double parse_real(const std::string& option, const std::string& text, double min) {
-    std::size_t used = 0;
-    double value = 0;
+// "all", "1%", "0.01": a fraction in (0, 1].
+double share_of(std::string text) {
+    double share = 0;
     try {
-        value = std::stod(text, &used);
+        std::size_t used = 0;
+        const bool percent = !text.empty() && text.back() == '%';
+        if (percent) text.pop_back();
+        share = text == "all" ? 1.0 : std::stod(text, &used) / (percent ? 100.0 : 1.0);
+        if (text != "all" && used != text.size()) share = 0;
     } catch (const std::exception&) {
-        used = 0;
     }
-    if (used != text.size() || text.empty() || !std::isfinite(value) || value < min)
-        throw UsageError(fmt::format("{}: '{}' is not a number >= {}", option, text, min));
-    return value;
+    if (!(share > 0 && share <= 1))
+        throw CLI::ValidationError("--active-share", "a share is 'all', a percentage like 1%, or a fraction in (0, 1]");
+    return share;
 }
 
-std::vector<std::string> split(std::string_view text) {
-    std::vector<std::string> parts;
-    while (true) {
-        const auto comma = text.find(',');
-        parts.emplace_back(text.substr(0, comma));
-        if (comma == std::string_view::npos) return parts;
-        text.remove_prefix(comma + 1);
-    }
-}
-
-}  // namespace
-
-std::vector<std::size_t> parse_count_list(const std::string& option, const std::string& text) {
-    std::vector<std::size_t> values;
-    for (const std::string& part : split(text)) values.push_back(parse_count(option, part));
-    return values;
-}
-
-std::vector<double> parse_share_list(const std::string& option, const std::string& text) {
-    std::vector<double> shares;
-    for (std::string part : split(text)) {
-        double share;
-        if (part == "all") {
-            share = 1.0;
-        } else if (!part.empty() && part.back() == '%') {
-            part.pop_back();
-            share = parse_real(option, part, 0) / 100.0;
-        } else {
-            share = parse_real(option, part, 0);
-        }
-        if (share <= 0 || share > 1)
-            throw UsageError(fmt::format("{}: a share is 'all', a percentage like 1%, or a fraction in (0, 1]", option));
-        shares.push_back(share);
-    }
-    return shares;
-}
-
-std::string usage_text() {
-    return R"(usage: iomux_compare [WORKLOAD...] [OPTIONS]
-
-Compares iomux's backends with each other and with a bare epoll loop written without any
+constexpr const char* kAbout = R"(Compares iomux's backends with each other and with a bare epoll loop written without any
 abstraction (the practical limit). Every figure is also shown as a ratio to that bare row.
 
-Workloads (none given: a short default comparison of all three, about two minutes):
+Workloads (none given: a short default comparison of dispatch, echo, connect and
+instructions):
   dispatch   libevent's test/bench.c: N socket pairs, A chains of one byte, W passes per
              round; "loop" is the time per round, "total" adds re-adding every watcher
              as bench.c and muduo do (iomux: pause + resume, libev: stop + start)
@@ -84,130 +36,103 @@ Workloads (none given: a short default comparison of all three, about two minute
   connect    the stress client's default scenario (the material's 11000 connections)
   scaling    the echo closed loop served by one loop, by N loops on threads
              (echo_server --threads N) and by N pre-forked workers (--workers N)
-  all        all three, with their full sweeps
+  instructions
+             the dispatch workload under valgrind's callgrind: user-space
+             instructions per event, split into the loop, the callback and libc's
+             syscall wrappers; exact and repeatable (--n, default 1000)
+  all        every workload above, with its full sweep)";
 
-Common options:
-  --backends LIST     iomux backends and peer libraries to compare (default: every
-                      one this build has; peers are libevent, libev, libuv when built)
-  --no-bare           leave out the bare-epoll row
-  --no-peers          leave out the peer libraries
-  --repeat N          runs per backend, interleaved A B C, B C A, C A B ... (default 3)
-  --json | --csv      machine-readable output on stdout instead of the table
-  --plot FILE.svg     draw the dispatch scaling chart with gnuplot
-  --quiet             no progress lines on stderr
-  -h, --help          this text
+}  // namespace
 
-dispatch:
-  --n LIST            socket pairs (default 100,1000,5000,9000; capped by RLIMIT_NOFILE)
-  --active N          chains in flight (default 100)
-  --writes N          passes per round (default 1000)
-  --rounds N          timed rounds per run; a run's figure is their median (default 25)
-
-echo:
-  --conns LIST        connections (default 100,1000,11000)
-  --active-share LIST share of them carrying traffic: all, 1%, 0.25 (default all,1%)
-  --msg-size BYTES    (default 64)     --depth N   messages in flight per connection (1)
-  --duration SEC      load per run (default 2)
-  --rate MSGS         open-loop offered rate, 0 for none (default 30000)
-  --open-conns N      connections of the open-loop row (default 11000)
-
-connect:
-  --connect-conns N   connections (default: the stress client's own, 11000)
-
-scaling:
-  --scaling-conns LIST  connections, all active (default 1000,11000)
-  --loops N           loops of the threads and workers rows (default 2)
-  --client-threads N  the stress client's own threads (default 2)
-
-Programs (default: beside this one in the build tree):
-  --echo-server PATH  --stress-client PATH  --bare-echo PATH
-
-Exit status: 0 when every run worked, 1 when a run failed, 2 for bad usage.
-)";
-}
-
-Options parse_options(int argc, char** argv) {
-    Options o;
-    using Setter = std::function<void(const std::string& name, const std::string& value)>;
-    const std::map<std::string, Setter, std::less<>> with_value{
-        {"--backends", [&](auto&, auto& v) { o.backends = split(v); }},
-        {"--repeat", [&](auto& n, auto& v) { o.repeat = parse_count(n, v); }},
-        {"--plot", [&](auto& n, auto& v) {
-             if (v.empty()) throw UsageError(fmt::format("{} needs a file name", n));
-             o.plot = v;
-         }},
-        {"--n", [&](auto& n, auto& v) { o.pairs = parse_count_list(n, v); }},
-        {"--active", [&](auto& n, auto& v) { o.active = parse_count(n, v); }},
-        {"--writes", [&](auto& n, auto& v) { o.writes = parse_count(n, v); }},
-        {"--rounds", [&](auto& n, auto& v) { o.rounds = parse_count(n, v); }},
-        {"--conns", [&](auto& n, auto& v) { o.conns = parse_count_list(n, v); }},
-        {"--active-share", [&](auto& n, auto& v) { o.shares = parse_share_list(n, v); }},
-        {"--msg-size", [&](auto& n, auto& v) { o.msg_size = parse_count(n, v); }},
-        {"--depth", [&](auto& n, auto& v) { o.depth = parse_count(n, v); }},
-        {"--duration", [&](auto& n, auto& v) { o.duration = parse_real(n, v, 0.1); }},
-        {"--rate", [&](auto& n, auto& v) { o.rate = parse_real(n, v, 0); }},
-        {"--open-conns", [&](auto& n, auto& v) { o.open_conns = parse_count(n, v); }},
-        {"--connect-conns", [&](auto& n, auto& v) { o.connect_conns = parse_count(n, v); }},
-        {"--scaling-conns", [&](auto& n, auto& v) { o.scaling_conns = parse_count_list(n, v); }},
-        {"--loops", [&](auto& n, auto& v) { o.loops = parse_count(n, v); }},
-        {"--client-threads", [&](auto& n, auto& v) { o.client_threads = parse_count(n, v); }},
-        {"--echo-server", [&](auto&, auto& v) { o.echo_server = v; }},
-        {"--stress-client", [&](auto&, auto& v) { o.stress_client = v; }},
-        {"--bare-echo", [&](auto&, auto& v) { o.bare_echo = v; }},
+std::optional<int> parse_options(int argc, const char* const* argv, Options& o) {
+    CLI::App app(kAbout, "iomux_compare");
+    iomux::tools::style_cli(app, "usage: iomux_compare [WORKLOAD...] [OPTIONS]",
+                            "Exit status: 0 when every run worked, 1 when a run failed, 2 for bad usage.");
+    const auto count = CLI::Range(std::size_t{1}, std::size_t{1'000'000'000});
+    const auto list = [&](const char* name, std::vector<std::size_t>& into, const char* help, const char* group) {
+        return app.add_option(name, into, help)->type_name("LIST")->delimiter(',')->check(count)->group(group);
     };
-    const auto set_format = [&](Format f) {
-        if (o.format != Format::table && o.format != f) throw UsageError("--json and --csv exclude each other");
-        o.format = f;
-    };
-    const std::map<std::string, std::function<void()>, std::less<>> flags{
-        {"--json", [&] { set_format(Format::json); }},
-        {"--csv", [&] { set_format(Format::csv); }},
-        {"--quiet", [&] { o.quiet = true; }},
-        {"--no-bare", [&] { o.bare = false; }},
-        {"--no-peers", [&] { o.peers = false; }},
-        {"--help", [&] { o.help = true; }},
-        {"-h", [&] { o.help = true; }},
-    };
+    std::vector<std::string> workloads;
+    app.add_option("workload", workloads)->group("");
 
-    bool any_workload = false;
-    for (int i = 1; i < argc; ++i) {
-        std::string arg = argv[i];
-        if (arg.rfind("-", 0) != 0) {
-            if (arg == "dispatch") o.dispatch = true;
-            else if (arg == "echo") o.echo = true;
-            else if (arg == "connect") o.connect = true;
-            else if (arg == "scaling") o.scaling = true;
-            else if (arg == "all") o.dispatch = o.echo = o.connect = o.scaling = true;
-            else throw UsageError(fmt::format("unknown workload '{}' (dispatch, echo, connect, scaling, all)", arg));
-            any_workload = true;
-            continue;
+    const char* common = "Common options";
+    app.add_option("--backends", o.backends,
+                   "iomux backends and peer libraries to compare (default: every\n"
+                   "one this build has; peers are libevent, libev, libuv, asio\n"
+                   "and asio-io_uring (echo only) when built)")
+        ->type_name("LIST")->delimiter(',')->group(common);
+    app.add_flag_callback("--no-bare", [&] { o.bare = false; }, "leave out the bare-epoll row")->group(common);
+    app.add_flag_callback("--no-peers", [&] { o.peers = false; }, "leave out the peer libraries")->group(common);
+    app.add_option("--repeat", o.repeat, "runs per backend, interleaved A B C, B C A, C A B ... (default 3)")
+        ->type_name("N")->check(count)->group(common);
+    auto* json = app.add_flag_callback("--json", [&] { o.format = Format::json; }, "JSON on stdout instead of the table")->group(common);
+    app.add_flag_callback("--csv", [&] { o.format = Format::csv; }, "CSV on stdout instead of the table")
+        ->group(common)->excludes(json);
+    app.add_option("--plot", o.plot, "draw the dispatch scaling chart with gnuplot")->type_name("FILE.svg")->group(common)
+        ->check([](const std::string& v) { return v.empty() ? std::string("needs a file name") : std::string(); });
+    app.add_flag("--quiet", o.quiet, "no progress lines on stderr")->group(common);
+
+    auto* pairs = list("--n", o.pairs, "socket pairs (default 100,1000,5000,9000; capped by RLIMIT_NOFILE)", "dispatch");
+    app.add_option("--active", o.active, "chains in flight (default 100)")->type_name("N")->check(count)->group("dispatch");
+    app.add_option("--writes", o.writes, "passes per round (default 1000)")->type_name("N")->check(count)->group("dispatch");
+    auto* rounds = app.add_option("--rounds", o.rounds, "timed rounds per run; a run's figure is their median (default 25)")
+                 ->type_name("N")->check(count)->group("dispatch");
+
+    auto* conns = list("--conns", o.conns, "connections (default 100,1000,11000)", "echo");
+    std::vector<std::string> shares;
+    app.add_option("--active-share", shares, "share of them carrying traffic: all, 1%, 0.25 (default all,1%)")
+        ->type_name("LIST")->delimiter(',')->group("echo");
+    app.add_option("--msg-size", o.msg_size, "(default 64)")->type_name("BYTES")->check(count)->group("echo");
+    app.add_option("--depth", o.depth, "messages in flight per connection (default 1)")->type_name("N")->check(count)->group("echo");
+    auto* duration = app.add_option("--duration", o.duration, "load per run (default 2)")->type_name("SEC")
+                         ->check(CLI::Range(0.1, 1e6))->group("echo");
+    app.add_option("--rate", o.rate, "open-loop offered rate, 0 for none (default 30000)")->type_name("MSGS")
+        ->check(CLI::Range(0.0, 1e9))->group("echo");
+    app.add_option("--open-conns", o.open_conns, "connections of the open-loop row (default 11000)")->type_name("N")
+        ->check(count)->group("echo");
+
+    app.add_option("--connect-conns", o.connect_conns, "connections (default: the stress client's own, 11000)")
+        ->type_name("N")->check(count)->group("connect");
+
+    list("--scaling-conns", o.scaling_conns, "connections, all active (default 1000,11000)", "scaling");
+    app.add_option("--loops", o.loops, "loops of the threads and workers rows (default 2)")->type_name("N")->check(count)->group("scaling");
+    app.add_option("--client-threads", o.client_threads, "the stress client's own threads (default 2)")
+        ->type_name("N")->check(count)->group("scaling");
+
+    const char* programs = "Programs (default: beside this one in the build tree)";
+    app.add_option("--echo-server", o.echo_server, "examples/echo_server")->type_name("PATH")->group(programs);
+    app.add_option("--stress-client", o.stress_client, "tools/stress_client/stress_client")->type_name("PATH")->group(programs);
+    app.add_option("--bare-echo", o.bare_echo, "tools/compare/bare_epoll_echo")->type_name("PATH")->group(programs);
+
+    app.callback([&] {
+        for (const std::string& w : workloads) {
+            if (w != "dispatch" && w != "echo" && w != "connect" && w != "scaling" && w != "instructions" && w != "all")
+                throw CLI::ValidationError(
+                    fmt::format("unknown workload '{}' (dispatch, echo, connect, scaling, instructions, all)", w));
+            o.dispatch |= w == "dispatch" || w == "all";
+            o.echo |= w == "echo" || w == "all";
+            o.connect |= w == "connect" || w == "all";
+            o.scaling |= w == "scaling" || w == "all";
+            o.instructions |= w == "instructions" || w == "all";
         }
-        std::optional<std::string> inline_value;
-        if (const auto eq = arg.find('='); eq != std::string::npos) {
-            inline_value = arg.substr(eq + 1);
-            arg.resize(eq);
+        if (pairs->count()) o.instr_pairs = o.pairs;
+        if (!shares.empty()) {
+            o.shares.clear();
+            for (const std::string& s : shares) o.shares.push_back(share_of(s));
         }
-        if (const auto f = flags.find(arg); f != flags.end()) {
-            if (inline_value) throw UsageError(fmt::format("{} takes no value", arg));
-            f->second();
-            o.given.insert(arg);
-            continue;
-        }
-        const auto s = with_value.find(arg);
-        if (s == with_value.end()) throw UsageError(fmt::format("unknown option '{}'", arg));
-        if (!inline_value) {
-            if (i + 1 >= argc) throw UsageError(fmt::format("{} needs a value", arg));
-            inline_value = argv[++i];
-        }
-        s->second(arg, *inline_value);
-        o.given.insert(arg);
-    }
-    if (!any_workload) {
-        o.default_run = true;
-        o.dispatch = o.echo = o.connect = true;
-    }
-    if (o.backends.empty() && o.given.count("--backends")) throw UsageError("--backends needs at least one name");
-    return o;
+        if (app.count("--backends") && o.backends.empty()) throw CLI::ValidationError("--backends", "needs at least one name");
+        if (!workloads.empty()) return;
+        // The default run is the project's main job: every workload but scaling, trimmed to
+        // about a minute and a half on a 2-core machine. Options given on the command line
+        // still win.
+        o.default_run = o.dispatch = o.echo = o.connect = o.instructions = true;
+        if (!rounds->count()) o.rounds = 5;
+        // echo: the open loop at a fixed rate only, the figure that separates the loops;
+        // the closed-loop sweep is in `iomux_compare echo`.
+        if (!conns->count()) o.conns = {};
+        if (!duration->count()) o.duration = 1.0;
+    });
+    return iomux::tools::parse_cli(app, argc, argv);
 }
 
 }  // namespace iomux::compare

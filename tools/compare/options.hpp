@@ -3,28 +3,20 @@
 
 #include <cstddef>
 #include <optional>
-#include <set>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace iomux::compare {
 
-// Bad usage: main prints the message and the usage text and exits 2.
-struct UsageError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
 enum class Format { table, json, csv };
 
 struct Options {
-    bool help = false;
     bool default_run = false;  // no workload named: the short default comparison
-    bool dispatch = false, echo = false, connect = false, scaling = false;
+    bool dispatch = false, echo = false, connect = false, scaling = false, instructions = false;
 
     std::vector<std::string> backends;  // empty: every backend this build has
     bool bare = true;                   // the bare-epoll limit row
-    bool peers = true;                  // libevent, libev, libuv rows when built in
+    bool peers = true;                  // the peer libraries' rows, when built in
     std::size_t repeat = 3;
     Format format = Format::table;
     std::optional<std::string> plot;
@@ -35,6 +27,7 @@ struct Options {
     std::size_t active = 100;
     std::size_t writes = 1000;
     std::size_t rounds = 25;
+    std::vector<std::size_t> instr_pairs{1000};  // instructions: --n when given
 
     // echo: closed loop over conns x shares, plus the open-loop row
     std::vector<std::size_t> conns{100, 1000, 11000};
@@ -55,17 +48,10 @@ struct Options {
 
     // Programs, found beside this one unless given.
     std::optional<std::string> echo_server, stress_client, bare_echo;
-
-    std::set<std::string> given;  // options set on the command line (the default run keeps them)
 };
 
-// Throws UsageError.
-Options parse_options(int argc, char** argv);
-std::string usage_text();
-
-// For --n etc.: "100,1000" -> {100, 1000}; UsageError on anything else.
-std::vector<std::size_t> parse_count_list(const std::string& option, const std::string& text);
-// "all", "1%", "0.01" -> fractions in (0, 1].
-std::vector<double> parse_share_list(const std::string& option, const std::string& text);
+// nullopt: run with o. Otherwise the exit status (0 after --help, 2 after bad usage), the
+// help or the reason already printed. With no workload named, o is the default run's.
+std::optional<int> parse_options(int argc, const char* const* argv, Options& o);
 
 }  // namespace iomux::compare

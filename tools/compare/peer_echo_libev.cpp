@@ -15,7 +15,7 @@
 
 #include <fmt/format.h>
 
-#include "peer_echo_common.hpp"
+#include "echo_server_common.hpp"
 
 namespace {
 
@@ -123,7 +123,9 @@ void on_signal(struct ev_loop* loop, ev_signal*, int) {
 
 int main(int argc, char** argv) {
     int status = 0;
-    const auto port = iomux::compare::parse_echo_args(argc, argv, "libev", status);
+    const auto port = iomux::compare::parse_echo_args(
+        argc, argv, "peer_echo_libev", "An echo server on 127.0.0.1 written with libev: a peer row of iomux_compare.", "libev",
+        status);
     if (!port) return status;
     try {
         // The default loop: the only one libev lets handle signals.

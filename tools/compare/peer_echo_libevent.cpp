@@ -16,24 +16,18 @@
 
 #include <fmt/format.h>
 
-#include "peer_echo_common.hpp"
+#include "echo_server_common.hpp"
 
 namespace {
 
-constexpr std::size_t kHighWater = 256 * 1024;
+// libevent's objects end with their own free functions.
+template <auto F>
+struct Free {
+    template <class T>
+    void operator()(T* p) const { F(p); }
+};
 
-struct BaseDeleter {
-    void operator()(event_base* b) const { event_base_free(b); }
-};
-struct ConfigDeleter {
-    void operator()(event_config* c) const { event_config_free(c); }
-};
-struct ListenerDeleter {
-    void operator()(evconnlistener* l) const { evconnlistener_free(l); }
-};
-struct EventDeleter {
-    void operator()(event* e) const { event_free(e); }
-};
+constexpr std::size_t kHighWater = 256 * 1024;
 
 // The bufferevent frees itself (BEV_OPT_CLOSE_ON_FREE closes the socket) in these callbacks:
 // libevent owns each connection from accept to close.
@@ -79,22 +73,24 @@ void on_signal(evutil_socket_t, short, void* base) {
 
 int main(int argc, char** argv) {
     int status = 0;
-    const auto port = iomux::compare::parse_echo_args(argc, argv, "libevent", status);
+    const auto port = iomux::compare::parse_echo_args(
+        argc, argv, "peer_echo_libevent", "An echo server on 127.0.0.1 written with libevent: a peer row of iomux_compare.", "libevent",
+        status);
     if (!port) return status;
     try {
-        std::unique_ptr<event_config, ConfigDeleter> config(event_config_new());
+        std::unique_ptr<event_config, Free<event_config_free>> config(event_config_new());
         event_config_avoid_method(config.get(), "select");
         event_config_avoid_method(config.get(), "poll");
-        std::unique_ptr<event_base, BaseDeleter> base(event_base_new_with_config(config.get()));
+        std::unique_ptr<event_base, Free<event_base_free>> base(event_base_new_with_config(config.get()));
         if (!base) throw std::runtime_error("no epoll event base");
         iomux::UniqueFd sock = iomux::compare::listen_loopback(*port);
         const int fd = sock.get();
         // Backlog 0: the socket is already listening with ours (-1 would listen again with 128).
-        std::unique_ptr<evconnlistener, ListenerDeleter> listener(
+        std::unique_ptr<evconnlistener, Free<evconnlistener_free>> listener(
             evconnlistener_new(base.get(), on_accept, nullptr, LEV_OPT_CLOSE_ON_FREE, 0, sock.release()));
         if (!listener) throw std::runtime_error("evconnlistener_new");
-        std::unique_ptr<event, EventDeleter> term(evsignal_new(base.get(), SIGTERM, on_signal, base.get()));
-        std::unique_ptr<event, EventDeleter> intr(evsignal_new(base.get(), SIGINT, on_signal, base.get()));
+        std::unique_ptr<event, Free<event_free>> term(evsignal_new(base.get(), SIGTERM, on_signal, base.get()));
+        std::unique_ptr<event, Free<event_free>> intr(evsignal_new(base.get(), SIGINT, on_signal, base.get()));
         event_add(term.get(), nullptr);
         event_add(intr.get(), nullptr);
         iomux::compare::announce(fd);

@@ -12,7 +12,7 @@
 
 #include <fmt/format.h>
 
-#include "peer_echo_common.hpp"
+#include "echo_server_common.hpp"
 
 namespace {
 
@@ -96,7 +96,9 @@ void on_signal(uv_signal_t* handle, int) {
 
 int main(int argc, char** argv) {
     int status = 0;
-    const auto port = iomux::compare::parse_echo_args(argc, argv, "libuv", status);
+    const auto port = iomux::compare::parse_echo_args(
+        argc, argv, "peer_echo_libuv", "An echo server on 127.0.0.1 written with libuv: a peer row of iomux_compare.", "libuv",
+        status);
     if (!port) return status;
     try {
         uv_loop_t loop;

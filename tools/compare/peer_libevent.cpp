@@ -14,14 +14,11 @@
 namespace iomux::compare {
 namespace {
 
-struct BaseDeleter {
-    void operator()(event_base* b) const { event_base_free(b); }
-};
-struct EventDeleter {
-    void operator()(event* e) const { event_free(e); }
-};
-struct ConfigDeleter {
-    void operator()(event_config* c) const { event_config_free(c); }
+// libevent's objects end with their own free functions.
+template <auto F>
+struct Free {
+    template <class T>
+    void operator()(T* p) const { F(p); }
 };
 
 struct Slot {
@@ -38,7 +35,7 @@ class LibeventLoop {
 public:
     explicit LibeventLoop(HotPotato& chain) : chain_(chain), slots_(chain.size()), events_(chain.size()) {
         // Its epoll backend, as every other row uses epoll (select and poll are iomux rows).
-        std::unique_ptr<event_config, ConfigDeleter> config(event_config_new());
+        std::unique_ptr<event_config, Free<event_config_free>> config(event_config_new());
         event_config_avoid_method(config.get(), "select");
         event_config_avoid_method(config.get(), "poll");
         base_.reset(event_base_new_with_config(config.get()));
@@ -68,9 +65,9 @@ public:
 
 private:
     HotPotato& chain_;
-    std::unique_ptr<event_base, BaseDeleter> base_;
+    std::unique_ptr<event_base, Free<event_base_free>> base_;
     std::vector<Slot> slots_;  // sized once: libevent holds pointers into it
-    std::vector<std::unique_ptr<event, EventDeleter>> events_;
+    std::vector<std::unique_ptr<event, Free<event_free>>> events_;
 };
 
 }  // namespace

@@ -1,47 +1,18 @@
-#include "plot.hpp"
-
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "common/child_process.hpp"
+#include "formats.hpp"
 
 namespace iomux::compare {
 namespace {
-
-// The script lives in a temporary file for as long as gnuplot needs it.
-class TempFile {
-public:
-    TempFile() {
-        std::string pattern = "/tmp/iomux_compare_plot_XXXXXX";
-        fd_.reset(::mkstemp(pattern.data()));
-        if (fd_) path_ = pattern;
-    }
-    ~TempFile() {
-        if (!path_.empty()) ::unlink(path_.c_str());
-    }
-    TempFile(const TempFile&) = delete;
-    TempFile& operator=(const TempFile&) = delete;
-    bool write(std::string_view text) {
-        while (!text.empty()) {
-            const ssize_t n = ::write(fd_.get(), text.data(), text.size());
-            if (n <= 0) return false;
-            text.remove_prefix(static_cast<std::size_t>(n));
-        }
-        return true;
-    }
-    bool ok() const { return static_cast<bool>(fd_); }
-    const std::string& path() const { return path_; }
-
-private:
-    iomux::UniqueFd fd_;
-    std::string path_;
-};
 
 // gnuplot single-quoted strings escape a quote by doubling it.
 std::string gp_quote(std::string_view s) {
@@ -60,7 +31,7 @@ constexpr std::string_view kColours[] = {"#d95f02", "#1b9e77", "#7570b3", "#e729
 
 }  // namespace
 
-PlotOutcome plot_dispatch(const Report& report, const std::string& svg_path) {
+std::string plot_dispatch(const Report& report, const std::string& svg_path) {
     // One series per backend (and per active/writes setting, when several were swept).
     std::map<std::string, std::vector<Point>> series;
     std::vector<std::string> order;
@@ -84,12 +55,12 @@ PlotOutcome plot_dispatch(const Report& report, const std::string& svg_path) {
         lo = lo == 0 ? p.loop.min : std::min(lo, p.loop.min);
         hi = std::max(hi, p.total.max);
     }
-    if (series.empty()) return {false, "--plot: no dispatch results to draw (run the dispatch workload)"};
+    if (series.empty()) return "--plot: no dispatch results to draw (run the dispatch workload)";
 
     const auto gnuplot = tools::find_on_path("gnuplot");
     if (!gnuplot)
-        return {false, fmt::format("--plot: gnuplot is not installed, so {} was not drawn "
-                                   "(Debian: apt-get install gnuplot-nox); the figures above are complete", svg_path)};
+        return fmt::format("--plot: gnuplot is not installed, so {} was not drawn (Debian: apt-get install gnuplot-nox); "
+                           "the figures above are complete", svg_path);
 
     std::string script;
     script += "set terminal svg size 1200,560 dynamic noenhanced font 'sans,12' background rgb 'white'\n";
@@ -134,14 +105,16 @@ PlotOutcome plot_dispatch(const Report& report, const std::string& svg_path) {
     script += panel("total: with every watcher removed and added again", 5);
     script += "unset multiplot\n";
 
-    TempFile file;
-    if (!file.ok() || !file.write(script)) return {false, "--plot: could not write the gnuplot script to /tmp"};
-    tools::ChildProcess gp({*gnuplot, file.path()}, tools::SpawnOptions{std::nullopt, true, true});
+    const auto script_path = std::filesystem::temp_directory_path() / fmt::format("iomux_compare_plot_{}.gp", ::getpid());
+    if (!(std::ofstream(script_path) << script)) return "--plot: could not write the gnuplot script to " + script_path.string();
+    tools::ChildProcess gp({*gnuplot, script_path.string()}, tools::SpawnOptions{std::nullopt, true, true});
     const auto output = gp.collect(std::chrono::seconds(30));
     const int status = gp.wait(std::chrono::seconds(5));
-    if (status != 0 || ::access(svg_path.c_str(), F_OK) != 0)
-        return {false, fmt::format("--plot: gnuplot failed (exit {}): {}", status, output.err.empty() ? output.out : output.err)};
-    return {true, fmt::format("chart written to {}", svg_path)};
+    std::error_code ec;
+    std::filesystem::remove(script_path, ec);
+    if (status != 0 || !std::filesystem::exists(svg_path, ec))
+        return fmt::format("--plot: gnuplot failed (exit {}): {}", status, output.err.empty() ? output.out : output.err);
+    return "chart written to " + svg_path;
 }
 
 }  // namespace iomux::compare

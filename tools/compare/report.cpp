@@ -51,10 +51,19 @@ const Row* Report::bare_for(const Row& row) const {
     return nullptr;
 }
 
-std::optional<double> Report::ratio_to_bare(const Row& row, const Figure& figure) const {
+bool ranges_overlap(const Figure& a, const Figure& b) {
+    if (a.samples.size() < 2 || b.samples.size() < 2) return false;
+    const Summary x = a.summary(), y = b.summary();
+    return x.min <= y.max && y.min <= x.max;
+}
+
+const Figure* Report::bare_figure(const Row& row, const Figure& figure) const {
     const Row* bare = bare_for(row);
-    if (!bare) return std::nullopt;
-    const Figure* base = bare->find(figure.name);
+    return bare ? bare->find(figure.name) : nullptr;
+}
+
+std::optional<double> Report::ratio_to_bare(const Row& row, const Figure& figure) const {
+    const Figure* base = bare_figure(row, figure);
     if (!base || base->samples.empty() || figure.samples.empty()) return std::nullopt;
     const double denominator = base->summary().median;
     if (denominator == 0) return std::nullopt;

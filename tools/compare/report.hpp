@@ -22,6 +22,11 @@ struct Summary {
 // ones. Empty input gives zeros.
 Summary summarize(std::vector<double> samples);
 
+struct Figure;
+// Both figures have a range (two runs or more) and the ranges meet: the runs do not tell
+// the two apart, whatever their medians say.
+bool ranges_overlap(const Figure& a, const Figure& b);
+
 struct Figure {
     std::string name;   // machine name, e.g. "loop_us"
     std::string label;  // table heading, e.g. "loop us/round"
@@ -41,6 +46,11 @@ struct Row {
     std::vector<Figure> figures;
 
     Figure& figure(const std::string& name, const std::string& label, bool lower_is_better = true);
+    // One more sample of a figure (created when new): chained, one call per figure.
+    Row& add(const std::string& name, const std::string& label, double sample, bool lower_is_better = true) {
+        figure(name, label, lower_is_better).samples.push_back(sample);
+        return *this;
+    }
     const Figure* find(std::string_view name) const;
     std::optional<std::string> param(std::string_view key) const;
     std::string case_label() const;  // "n=1000 active=100"
@@ -57,6 +67,8 @@ struct Report {
     const Row* bare_for(const Row& row) const;
     // median(row's figure) / median(bare row's figure), when both exist and bare is not 0.
     std::optional<double> ratio_to_bare(const Row& row, const Figure& figure) const;
+    // The bare row's figure of the same name, if any.
+    const Figure* bare_figure(const Row& row, const Figure& figure) const;
 };
 
 }  // namespace iomux::compare

@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 
 #include "echo_bench.hpp"
-#include "load_programs.hpp"
+#include "load_plan.hpp"
 #include "workloads.hpp"
 
 namespace iomux::compare {
@@ -43,28 +43,21 @@ void run_scaling_workload(Context& ctx) {
     if (plan.rows.empty()) return;
     plan.setup.placement = Placement{};
     const std::vector<Layout> rows = layouts(ctx, plan);
-    ctx.note(fmt::format("scaling: closed loop, all connections active, {}-byte messages, depth {}, {} s a run; nothing pinned; "
-                         "the stress client runs {} threads",
-                         o.msg_size, o.depth, o.duration, o.client_threads));
+    ctx.note(fmt::format("scaling: {} runs a row, interleaved, {} s each; closed loop, all connections active, {}-byte "
+                         "messages, depth {}; nothing pinned; the stress client runs {} threads",
+                         o.repeat, o.duration, o.msg_size, o.depth, o.client_threads));
     for (const std::size_t conns : o.scaling_conns) {
         EchoCase c{conns, conns, o.msg_size, o.depth, o.duration, 0};
         c.client_args = {"--threads", std::to_string(o.client_threads)};
         const Params params{{"conns", std::to_string(conns)}, {"load", "closed"}};
-        for (std::size_t run = 0; run < o.repeat; ++run) {
-            for (const Layout& layout : run_order(rows, run)) {
-                ctx.progress(fmt::format("scaling conns={} run {}/{} {}", conns, run + 1, o.repeat, layout.row));
-                c.server_args = layout.server_args;
-                try {
-                    const EchoRun r = run_echo(layout.backend, c, plan.setup);
-                    Row& row = ctx.report.row("scaling", params, layout.row);
-                    row.figure("msgs_per_s", "msgs/s", false).samples.push_back(r.msgs_per_s);
-                    row.figure("p99_us", "p99 us").samples.push_back(r.p99_us);
-                    row.figure("server_traffic_cpu_s", "srv CPU s (traffic)").samples.push_back(r.server_window_cpu_s);
-                } catch (const std::exception& e) {
-                    ctx.failure(fmt::format("scaling conns={} {} run {}: {}", conns, layout.row, run + 1, e.what()));
-                }
-            }
-        }
+        ctx.sweep<Layout>(fmt::format("scaling conns={}", conns), rows, [&](const Layout& layout) {
+            c.server_args = layout.server_args;
+            const EchoRun r = run_echo(layout.backend, c, plan.setup);
+            ctx.report.row("scaling", params, layout.row)
+                .add("msgs_per_s", "msgs/s", r.msgs_per_s, false)
+                .add("p99_us", "p99 us", r.p99_us)
+                .add("server_traffic_cpu_s", "srv CPU s (traffic)", r.server_window_cpu_s);
+        }, [](const Layout& layout) { return layout.row; });
     }
 }
 

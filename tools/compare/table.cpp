@@ -9,7 +9,9 @@
 #include "formats.hpp"
 
 namespace iomux::compare {
+namespace {
 
+// A figure's value with as many digits as it deserves.
 std::string format_number(double value) {
     const double a = std::fabs(value);
     if (a >= 100 || a == 0) return fmt::format("{:.0f}", value);
@@ -17,8 +19,6 @@ std::string format_number(double value) {
     if (a >= 1) return fmt::format("{:.2f}", value);
     return fmt::format("{:.3f}", value);
 }
-
-namespace {
 
 std::string cell(const Figure& f) {
     const Summary s = f.summary();
@@ -30,6 +30,33 @@ struct Block {
     const Row* first;
     std::vector<const Row*> rows;
 };
+
+// Per column, the rows whose min-max ranges chain together when sorted by median: what the
+// reader must not rank.
+std::string ties(const std::vector<const Row*>& rows, const std::vector<std::pair<std::string, std::string>>& columns) {
+    std::string out;
+    for (const auto& [name, label] : columns) {
+        std::vector<const Figure*> figures;
+        for (const Row* r : rows)
+            if (const Figure* f = r->find(name); f && f->samples.size() > 1) figures.push_back(f);
+        std::sort(figures.begin(), figures.end(), [](auto* a, auto* b) { return a->summary().median < b->summary().median; });
+        std::string groups;
+        for (std::size_t i = 0; i < figures.size();) {
+            std::size_t j = i + 1;
+            while (j < figures.size() && ranges_overlap(*figures[j - 1], *figures[j])) ++j;
+            if (j - i > 1) {
+                std::string group;
+                for (std::size_t k = i; k < j; ++k)
+                    for (const Row* r : rows)
+                        if (r->find(name) == figures[k]) group += (group.empty() ? "" : " = ") + r->backend;
+                groups += (groups.empty() ? "" : "; ") + group;
+            }
+            i = j;
+        }
+        if (!groups.empty()) out += fmt::format("  {}: min-max ranges overlap, each with the next: {}\n", label, groups);
+    }
+    return out;
+}
 
 }  // namespace
 
@@ -44,7 +71,8 @@ std::string format_table(const Report& report) {
     for (const Row& r : report.rows)
         for (const Figure& f : r.figures) max_runs = std::max(max_runs, f.samples.size());
     if (max_runs > 1)
-        out += fmt::format("figures: median of {} runs [min-max]; x bare: median / the bare-epoll median\n", max_runs);
+        out += fmt::format("figures: median of {} runs [min-max]; x bare: median / the bare-epoll median, marked ~ when\n"
+                           "the two rows' min-max ranges overlap: those runs cannot tell the two apart\n", max_runs);
 
     // Blocks in order of first appearance, each holding its rows in order.
     std::vector<Block> blocks;
@@ -79,7 +107,9 @@ std::string format_table(const Report& report) {
                 line.push_back(f && !f->samples.empty() ? cell(*f) : "-");
                 if (!has_bare) continue;
                 const auto ratio = f ? report.ratio_to_bare(*r, *f) : std::nullopt;
-                line.push_back(ratio ? fmt::format("{:.2f}", *ratio) : "-");
+                const Figure* bare = f ? report.bare_figure(*r, *f) : nullptr;
+                const bool tie = bare && r->backend != kBareEpoll && ranges_overlap(*f, *bare);
+                line.push_back(ratio ? fmt::format("{:.2f}{}", *ratio, tie ? "~" : "") : "-");
             }
             grid.push_back(std::move(line));
         }
@@ -96,6 +126,7 @@ std::string format_table(const Report& report) {
             }
             out += text + '\n';
         }
+        out += ties(b.rows, columns);
     }
     if (!report.notes.empty()) {
         out += "\nnotes:\n";

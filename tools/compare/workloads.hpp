@@ -1,16 +1,20 @@
 // The workloads as sweeps over cases, backends and repeats, writing into a Report.
 // Backends are interleaved run by run so that drift in the machine (other load, thermal
 // state) spreads over all of them alike instead of landing on one, and the order turns
-// each run (A B C, B C A, C A B, ...) so that no backend always goes first: in dispatch,
-// the one run first in each repeat was about 1% slower, whichever it was.
+// each run (A B C, B C A, C A B, ...) so that no backend always goes first, which costs
+// the first one of a repeat (README.md says how much).
 #pragma once
 
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <exception>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "options.hpp"
 #include "report.hpp"
@@ -26,26 +30,48 @@ struct Context {
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
     // One line on stderr unless --quiet: long sweeps should not look hung.
-    void progress(std::string_view line) const;
+    void progress(std::string_view line) const {
+        if (options.quiet) return;
+        const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
+        fmt::print(stderr, "[iomux_compare {:6.1f} s] {}\n", elapsed.count(), line);
+    }
     void note(std::string text) { report.notes.push_back(std::move(text)); }
     void failure(std::string text) {
         failed = true;
         note("FAILED: " + text);
     }
     // The rows each run makes: bare-epoll first (unless --no-bare), iomux, then peers.
-    std::vector<std::string> rows() const;
+    std::vector<std::string> rows() const {
+        std::vector<std::string> names;
+        if (options.bare) names.emplace_back(kBareEpoll);
+        names.insert(names.end(), backends.begin(), backends.end());
+        names.insert(names.end(), peers.begin(), peers.end());
+        return names;
+    }
+    // run_one(row) for every row, --repeat times, interleaved in turning order; a run that
+    // throws is a failure named by label, row and run.
+    template <class Row>
+    void sweep(std::string_view label, const std::vector<Row>& rows, const std::function<void(const Row&)>& run_one,
+               const std::function<std::string(const Row&)>& name = [](const Row& r) { return r; }) {
+        for (std::size_t run = 0; run < options.repeat; ++run) {
+            std::vector<Row> order = rows;
+            if (!order.empty()) std::rotate(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(run % order.size()), order.end());
+            for (const Row& row : order) {
+                progress(fmt::format("{} run {}/{} {}", label, run + 1, options.repeat, name(row)));
+                try {
+                    run_one(row);
+                } catch (const std::exception& e) {
+                    failure(fmt::format("{} {} run {}: {}", label, name(row), run + 1, e.what()));
+                }
+            }
+        }
+    }
 };
 
-// The order of repeat number `run` (from 0): rows turned left by run places.
-template <class T>
-std::vector<T> run_order(std::vector<T> rows, std::size_t run) {
-    if (!rows.empty()) std::rotate(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(run % rows.size()), rows.end());
-    return rows;
-}
-
-void run_dispatch_workload(Context& ctx);  // dispatch_sweep.cpp
-void run_echo_workload(Context& ctx);      // echo_sweep.cpp
-void run_connect_workload(Context& ctx);   // connect_sweep.cpp
-void run_scaling_workload(Context& ctx);   // scaling_sweep.cpp
+void run_dispatch_workload(Context& ctx);      // dispatch_sweep.cpp
+void run_echo_workload(Context& ctx);          // echo_sweep.cpp
+void run_connect_workload(Context& ctx);       // connect_sweep.cpp
+void run_scaling_workload(Context& ctx);       // scaling_sweep.cpp
+void run_instructions_workload(Context& ctx);  // instructions_sweep.cpp
 
 }  // namespace iomux::compare

@@ -1,40 +1,30 @@
 #include "error_kind.hpp"
 
 #include <numeric>
+#include <utility>
 
 namespace stress {
+namespace {
 
-std::string_view name(ErrorKind kind) noexcept {
-    switch (kind) {
-    case ErrorKind::connect_refused: return "connect_refused";
-    case ErrorKind::connect_timeout: return "connect_timeout";
-    case ErrorKind::connect_error: return "connect_error";
-    case ErrorKind::reset: return "reset";
-    case ErrorKind::closed: return "closed";
-    case ErrorKind::timeout: return "timeout";
-    case ErrorKind::short_reply: return "short_reply";
-    case ErrorKind::mismatch: return "mismatch";
-    case ErrorKind::io_error: return "io_error";
-    case ErrorKind::interrupted: return "interrupted";
-    }
-    return "unknown";
-}
+// By kind, in declaration order: the JSON key, and the words for people.
+constexpr std::pair<std::string_view, std::string_view> kText[kErrorKinds] = {
+    {"connect_refused", "connection refused"},
+    {"connect_timeout", "connect timed out"},
+    {"connect_error", "connect failed"},
+    {"reset", "reset by the server"},
+    {"closed", "closed by the server"},
+    {"timeout", "no reply before the deadline"},
+    {"short_reply", "short reply"},
+    {"mismatch", "reply differs from what was sent"},
+    {"io_error", "I/O error"},
+    {"interrupted", "interrupted"},
+};
 
-std::string_view describe(ErrorKind kind) noexcept {
-    switch (kind) {
-    case ErrorKind::connect_refused: return "connection refused";
-    case ErrorKind::connect_timeout: return "connect timed out";
-    case ErrorKind::connect_error: return "connect failed";
-    case ErrorKind::reset: return "reset by the server";
-    case ErrorKind::closed: return "closed by the server";
-    case ErrorKind::timeout: return "no reply before the deadline";
-    case ErrorKind::short_reply: return "short reply";
-    case ErrorKind::mismatch: return "reply differs from what was sent";
-    case ErrorKind::io_error: return "I/O error";
-    case ErrorKind::interrupted: return "interrupted";
-    }
-    return "unknown";
-}
+}  // namespace
+
+std::string_view name(ErrorKind kind) noexcept { return kText[static_cast<std::size_t>(kind)].first; }
+
+std::string_view describe(ErrorKind kind) noexcept { return kText[static_cast<std::size_t>(kind)].second; }
 
 void ErrorLog::merge(const ErrorLog& other) {
     for (std::size_t i = 0; i < kErrorKinds; ++i) {

@@ -10,17 +10,17 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "common/cli.hpp"
+#include "common/fd_limit.hpp"
 #include "common/process_stats.hpp"
 #include "poller/unique_fd.hpp"
 
@@ -32,20 +32,18 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc < 2) {
-        fmt::print(stderr, "usage: floor_client PORT [CONNS]\n");
-        return 2;
-    }
-    const int port = std::atoi(argv[1]);
-    const int n = argc > 2 ? std::atoi(argv[2]) : 11000;
-    rlimit rl{};
-    ::getrlimit(RLIMIT_NOFILE, &rl);
-    rl.rlim_cur = rl.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &rl);
+    CLI::App app("The material's scenario with nothing but the syscalls, against 127.0.0.1:PORT.", "floor_client");
+    iomux::tools::style_cli(app, "usage: floor_client PORT [CONNS]");
+    std::uint16_t port = 0;
+    int n = 11000;
+    app.add_option("PORT", port, "the echo server's port")->required()->check(CLI::Range(1, 65535));
+    app.add_option("CONNS", n, "connections (default 11000)")->check(CLI::Range(1, 1'000'000));
+    if (const auto status = iomux::tools::parse_cli(app, argc, argv)) return *status;
+    iomux::tools::raise_fd_limit();
 
     sockaddr_in server{};
     server.sin_family = AF_INET;
-    server.sin_port = htons(static_cast<std::uint16_t>(port));
+    server.sin_port = htons(port);
     server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 
     const Clock::time_point start = Clock::now();

@@ -62,10 +62,9 @@ struct EngineConfig {
     // Watch an open connection for replies only once receive() found none (see above);
     // false: watched from the moment it opens, and replies come only through the reactor.
     bool read_on_demand = false;
-    // End with RST instead of FIN (SO_LINGER 0): no TIME_WAIT left behind. 11000 sockets
-    // in TIME_WAIT to one server port make the next run's connect() search past them for
-    // a free port, at two or three times the cost; the server sees ECONNRESET instead of
-    // end of stream.
+    // End with RST instead of FIN (SO_LINGER 0): no TIME_WAIT left behind, whose sockets
+    // would make the next run's connect() to the same server port search past them for a
+    // free port (README.md has the cost); the server sees ECONNRESET instead of EOF.
     bool abortive_close = false;
     Clock::time_point deadline;           // everything unfinished then fails as a timeout
 };

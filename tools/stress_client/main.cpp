@@ -8,19 +8,15 @@
 #include <fstream>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "common/fd_limit.hpp"
 #include "common/process_stats.hpp"
 #include "load_engine.hpp"
 #include "local_run.hpp"
 #include "options.hpp"
-#include "poller/errors.hpp"
-#include "poller/poller.hpp"
 #include "progress.hpp"
 #include "reactor/reactor.hpp"
 #include "report.hpp"
@@ -31,19 +27,12 @@ namespace {
 
 using stress::Clock;
 using stress::Options;
-using stress::UsageError;
 
 // A well-formed request this machine cannot satisfy (exit 2, like bad usage, but the usage
 // text would not help: the message says what would).
 struct Impossible : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
-
-void check_backend(std::string_view flag, const std::string& name) {
-    const auto names = iomux::backend_names();
-    if (std::find(names.begin(), names.end(), name) == names.end())
-        throw UsageError(fmt::format("{} {}: no such backend (this build has {})", flag, name, fmt::join(names, ", ")));
-}
 
 // More connections to one server address than ephemeral ports cannot work: fail up front
 // with the way out, rather than with thousands of EADDRNOTAVAIL.
@@ -126,9 +115,7 @@ void merge_workers(const stress::WorkerPool& pool, stress::Report& report, std::
 
 int run(const Options& opt) {
     const Clock::time_point deadline = Clock::now() + opt.timeout;
-    const std::string backend = opt.backend.empty() ? iomux::default_backend() : opt.backend;
-    check_backend("--backend", backend);
-    if (!opt.spawn_backend.empty()) check_backend("--spawn-server", opt.spawn_backend);
+    const std::string& backend = opt.backend;
     const iomux::tools::FdLimit fd_limit = check_fd_limit(opt);
     check_port_range(opt);
 
@@ -144,11 +131,7 @@ int run(const Options& opt) {
 
     stress::RunPlan plan;
     plan.backend = backend;
-    try {
-        plan.engine.server = stress::make_address(host, port);
-    } catch (const std::invalid_argument& e) {
-        throw UsageError(fmt::format("--host: {}", e.what()));
-    }
+    plan.engine.server = stress::make_address(host, port);
     plan.engine.conns = opt.conns;
     plan.engine.source_addrs = opt.source_addrs;
     plan.engine.connect_window = opt.connect_window;
@@ -272,21 +255,11 @@ int main(int argc, char** argv) {
     // MSG_NOSIGNAL covers send(), this covers anything else that writes to a socket.
     std::signal(SIGPIPE, SIG_IGN);
     Options opt;
+    if (const auto status = stress::parse_options(argc, argv, opt)) return *status;
     try {
-        opt = stress::parse_options(std::span<const char* const>(argv + 1, static_cast<std::size_t>(argc > 0 ? argc - 1 : 0)));
-        if (opt.help) {
-            fmt::print("{}", stress::usage_text());
-            return 0;
-        }
         return run(opt);
-    } catch (const UsageError& e) {
-        fmt::print(stderr, "stress_client: {}\n\n{}", e.what(), stress::usage_text());
-        return 2;
     } catch (const Impossible& e) {
         fmt::print(stderr, "stress_client: {}\n", e.what());
-        return 2;
-    } catch (const iomux::ValueError& e) {  // e.g. IOMUX_BACKEND naming no backend
-        fmt::print(stderr, "stress_client: {}\n\n{}", e.what(), stress::usage_text());
         return 2;
     } catch (const std::exception& e) {
         fmt::print(stderr, "stress_client: {}\n", e.what());

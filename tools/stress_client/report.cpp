@@ -3,8 +3,7 @@
 #include <algorithm>
 
 #include <fmt/format.h>
-
-#include "json_writer.hpp"
+#include <nlohmann/json.hpp>
 
 namespace stress {
 namespace {
@@ -130,98 +129,55 @@ std::string format_table(const Report& r) {
 }
 
 std::string format_json(const Report& r) {
+    using Json = nlohmann::ordered_json;  // the fields in the order a reader expects them
     const RunResult& run = r.run;
     const auto problems = r.problems();
-    JsonWriter j;
-    j.begin_object();
-    j.field("tool", "stress_client");
-    j.field("ok", problems.empty());
-    j.field("mode", run.mode);
-    j.field("host", r.host);
-    j.field("port", std::uint64_t{r.port});
-    j.field("backend", r.backend);
-    j.field("source_addrs", r.source_addrs);
-    j.field("timeout_s", r.timeout_s);
-    j.field("threads", r.threads);
-    j.field("workers", r.workers);
-    j.begin_array("worker_failures");
-    for (const std::string& f : r.worker_failures) j.field("", f);
-    j.end_array();
-    j.field("conns_requested", run.conns_requested);
-    j.field("conns_made", run.conns_made);
-    j.field("connect_attempts", run.connect_attempts);
-    j.field("connect_wall_s", run.connect_wall_s);
-    j.field("wall_s", run.wall_s);
-    j.begin_array("stages");
-    for (const StageResult& s : run.stages) {
-        j.begin_object();
-        j.field("name", s.name).field("expected", s.expected).field("done", s.done).field("wall_s", s.wall_s).field("cpu_s", s.cpu_s);
-        if (s.server_cpu_s) j.field("server_cpu_s", *s.server_cpu_s);
-        j.end_object();
-    }
-    j.end_array();
-    j.field("messages_expected", run.messages_expected);
-    j.field("messages_verified", run.messages_verified);
-    j.field("all_verified", run.messages_verified == run.messages_expected && run.errors.total() == 0);
-    j.field("bytes_sent", run.bytes_sent);
-    j.field("bytes_verified", run.bytes_verified);
     const LatencyHistogram& h = run.latency;
-    j.begin_object("latency_us");
-    j.field("count", h.count());
-    j.field("min", us(h.min()));
-    j.field("mean", h.mean() / 1e3);
-    j.field("p50", us(h.percentile(50)));
-    j.field("p90", us(h.percentile(90)));
-    j.field("p99", us(h.percentile(99)));
-    j.field("p999", us(h.percentile(99.9)));
-    j.field("max", us(h.max()));
-    j.end_object();
-    if (run.sustained) {
-        const SustainedFigures& s = *run.sustained;
-        j.begin_object("sustained");
-        j.field("active", s.active).field("msg_size", s.msg_size).field("depth", s.depth).field("rate", s.rate);
-        j.field("window_s", s.window_s).field("messages", s.messages).field("msgs_per_s", s.msgs_per_s);
-        j.field("mb_per_s", s.mb_per_s).field("rate_backlog", s.rate_backlog);
-        j.end_object();
-    } else {
-        j.null_field("sustained");
+    Json stages = Json::array();
+    for (const StageResult& s : run.stages) {
+        Json& stage = stages.emplace_back(
+            Json{{"name", s.name}, {"expected", s.expected}, {"done", s.done}, {"wall_s", s.wall_s}, {"cpu_s", s.cpu_s}});
+        if (s.server_cpu_s) stage["server_cpu_s"] = *s.server_cpu_s;
     }
-    j.field("errors_total", run.errors.total());
-    j.begin_object("errors");
-    for (ErrorKind k : kAllErrorKinds) j.field(name(k), run.errors.count(k));
-    j.end_object();
-    j.begin_object("first_errors");
-    for (ErrorKind k : kAllErrorKinds)
-        if (run.errors.count(k)) j.field(name(k), run.errors.first(k));
-    j.end_object();
-    j.field("client_cpu_s", r.client_cpu.total());
-    j.field("client_user_s", r.client_cpu.user_s);
-    j.field("client_sys_s", r.client_cpu.sys_s);
-    j.begin_object("fd_limit");
-    j.field("needed", r.fd_limit.needed).field("soft", r.fd_limit.soft).field("hard", r.fd_limit.hard);
-    j.end_object();
-    if (r.server) {
-        const ServerFigures& s = *r.server;
-        j.begin_object("server");
-        j.field("pid", std::int64_t{s.pid}).field("command", s.command).field("backend", s.backend);
-        if (s.sampled) {
-            j.field("cpu_s", s.cpu.total()).field("user_s", s.cpu.user_s).field("sys_s", s.cpu.sys_s);
-            j.field("start_rss_kib", s.start_rss_kib).field("peak_rss_kib", s.peak_rss_kib);
-            j.field("rss_per_conn_bytes", per_conn_bytes(s, run.conns_made));
-        }
-        j.field("exit", s.exit).field("exit_clean", s.exit_clean);
-        if (s.died_early) j.field("died_early", *s.died_early);
-        j.end_object();
-    } else {
-        j.null_field("server");
+    Json errors = Json::object(), first_errors = Json::object();
+    for (ErrorKind k : kAllErrorKinds) {
+        errors[std::string(name(k))] = run.errors.count(k);
+        if (run.errors.count(k)) first_errors[std::string(name(k))] = run.errors.first(k);
     }
-    j.begin_array("problems");
-    for (const std::string& p : problems) {
-        j.field("", p);
+    Json sustained = nullptr;
+    if (const auto& s = run.sustained)
+        sustained = {{"active", s->active}, {"msg_size", s->msg_size}, {"depth", s->depth}, {"rate", s->rate},
+                     {"window_s", s->window_s}, {"messages", s->messages}, {"msgs_per_s", s->msgs_per_s},
+                     {"mb_per_s", s->mb_per_s}, {"rate_backlog", s->rate_backlog}};
+    Json server = nullptr;
+    if (const auto& s = r.server) {
+        server = {{"pid", s->pid}, {"command", s->command}, {"backend", s->backend}};
+        if (s->sampled)
+            server.update({{"cpu_s", s->cpu.total()}, {"user_s", s->cpu.user_s}, {"sys_s", s->cpu.sys_s},
+                           {"start_rss_kib", s->start_rss_kib}, {"peak_rss_kib", s->peak_rss_kib},
+                           {"rss_per_conn_bytes", per_conn_bytes(*s, run.conns_made)}});
+        server.update({{"exit", s->exit}, {"exit_clean", s->exit_clean}});
+        if (s->died_early) server["died_early"] = *s->died_early;
     }
-    j.end_array();
-    j.end_object();
-    return j.str() + "\n";
+    const Json j = {
+        {"tool", "stress_client"}, {"ok", problems.empty()}, {"mode", run.mode}, {"host", r.host}, {"port", r.port},
+        {"backend", r.backend}, {"source_addrs", r.source_addrs}, {"timeout_s", r.timeout_s}, {"threads", r.threads},
+        {"workers", r.workers}, {"worker_failures", r.worker_failures}, {"conns_requested", run.conns_requested},
+        {"conns_made", run.conns_made}, {"connect_attempts", run.connect_attempts},
+        {"connect_wall_s", run.connect_wall_s}, {"wall_s", run.wall_s}, {"stages", stages},
+        {"messages_expected", run.messages_expected}, {"messages_verified", run.messages_verified},
+        {"all_verified", run.messages_verified == run.messages_expected && run.errors.total() == 0},
+        {"bytes_sent", run.bytes_sent}, {"bytes_verified", run.bytes_verified},
+        {"latency_us", {{"count", h.count()}, {"min", us(h.min())}, {"mean", h.mean() / 1e3},
+                        {"p50", us(h.percentile(50))}, {"p90", us(h.percentile(90))}, {"p99", us(h.percentile(99))},
+                        {"p999", us(h.percentile(99.9))}, {"max", us(h.max())}}},
+        {"sustained", sustained}, {"errors_total", run.errors.total()}, {"errors", errors},
+        {"first_errors", first_errors}, {"client_cpu_s", r.client_cpu.total()}, {"client_user_s", r.client_cpu.user_s},
+        {"client_sys_s", r.client_cpu.sys_s},
+        {"fd_limit", {{"needed", r.fd_limit.needed}, {"soft", r.fd_limit.soft}, {"hard", r.fd_limit.hard}}},
+        {"server", server}, {"problems", problems},
+    };
+    return j.dump(2) + "\n";
 }
 
 }  // namespace stress

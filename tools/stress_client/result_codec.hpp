@@ -1,7 +1,6 @@
 // What a --workers process sends its parent over a pipe when it is done: its RunResult,
-// its CPU time and any internal error, as lines of text (one record a line, fields
-// separated by spaces, free text last), with the latency histogram's buckets so that the
-// parent merges histograms rather than percentiles.
+// its CPU time and any internal error, as one JSON document, with the latency histogram's
+// buckets so that the parent merges histograms rather than percentiles.
 #pragma once
 
 #include <string>
@@ -20,7 +19,7 @@ struct WorkerReport {
 
 std::string encode(const WorkerReport& report);
 // Throws std::invalid_argument when text is not a whole report (a worker that died while
-// writing it leaves no "end" line).
+// writing it leaves a document cut short).
 WorkerReport decode(std::string_view text);
 
 }  // namespace stress

@@ -15,6 +15,7 @@ namespace stress {
 
 // One stage: the connect, one message of the scenario, or sustained traffic.
 struct StageResult {
+    StageResult() = default;
     StageResult(std::string name_, std::uint64_t expected_, std::uint64_t done_, double wall_s_)
         : name(std::move(name_)), expected(expected_), done(done_), wall_s(wall_s_) {}
 

@@ -14,7 +14,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "wait_status.hpp"
 
 namespace stress {
 
@@ -93,7 +92,7 @@ void ServerProcess::reap(int status) {
         clean_ = false;
         return;
     }
-    how_ = describe_wait_status(status);
+    how_ = iomux::tools::describe_wait_status(status);
     clean_ = (WIFEXITED(status) && WEXITSTATUS(status) == 0) || (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
 }
 

@@ -13,7 +13,7 @@
 
 #include <fmt/format.h>
 
-#include "wait_status.hpp"
+#include "common/child_process.hpp"
 
 namespace stress {
 namespace {
@@ -129,7 +129,7 @@ void WorkerPool::ended(std::size_t i) {
     while (::waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
     }
     c.ended = true;
-    const std::string how = describe_wait_status(status);
+    const std::string how = iomux::tools::describe_wait_status(status);
     const bool exited = WIFEXITED(status);
     try {
         o.report = decode(c.text);

@@ -1,48 +1,32 @@
-#include "peer_echo_common.hpp"
+#include "echo_server_common.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstdio>
-#include <string>
 #include <system_error>
 
 #include <fmt/format.h>
 
+#include "common/cli.hpp"
+#include "common/fd_limit.hpp"
+
 namespace iomux::compare {
 
-std::optional<std::uint16_t> parse_echo_args(int argc, char** argv, std::string_view library, int& status) {
-    const std::string usage = fmt::format(
-        "usage: peer_echo_{0} [--port N] [--backend {0}]\n"
-        "An echo server on 127.0.0.1 written with {0}: a peer row of iomux_compare.\n", library);
+std::optional<std::uint16_t> parse_echo_args(int argc, char** argv, const std::string& program,
+                                             const std::string& summary, const std::string& backend, int& status) {
+    CLI::App app(summary, program);
+    iomux::tools::style_cli(app, fmt::format("usage: {} [--port N] [--backend {}]", program, backend));
     std::uint16_t port = 0;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        if (arg == "-h" || arg == "--help") {
-            fmt::print("{}", usage);
-            status = 0;
-            return std::nullopt;
-        }
-        if ((arg == "--port" || arg == "--backend") && i + 1 < argc) {
-            const std::string_view value = argv[++i];
-            if (arg == "--backend" && value == library) continue;
-            const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), port);
-            if (arg == "--port" && ec == std::errc() && end == value.data() + value.size()) continue;
-        }
-        fmt::print(stderr, "peer_echo_{}: bad argument '{}'\n{}", library, arg, usage);
-        status = 2;
+    app.add_option("--port", port, "TCP port on 127.0.0.1 (default 0: any free port)")->type_name("N");
+    app.add_option("--backend", "the only one there is here")->type_name("NAME")->check(CLI::IsMember({backend}));
+    if (const auto stop = iomux::tools::parse_cli(app, argc, argv)) {
+        status = *stop;
         return std::nullopt;
     }
-    // 11000 connections need more than the usual soft limit of 1024 fds.
-    rlimit rl{};
-    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        ::setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    iomux::tools::raise_fd_limit();
     return port;
 }
 
