@@ -33,7 +33,7 @@
 #include <fmt/format.h>
 
 #include "common/fd_budget.hpp"
-#include "common/listener.hpp"
+#include "common/announce.hpp"
 #include "common/loop_threads.hpp"
 #include "common/options.hpp"
 #include "common/prefork.hpp"

@@ -32,7 +32,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
-#include "common/listener.hpp"
+#include "common/announce.hpp"
 #include "common/options.hpp"
 #include "http/request_parser.hpp"
 #include "reactor/protocol.hpp"

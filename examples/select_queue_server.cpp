@@ -27,7 +27,7 @@
 
 #include <fmt/format.h>
 
-#include "common/listener.hpp"
+#include "common/announce.hpp"
 #include "common/options.hpp"
 #include "poller/unique_fd.hpp"
 #include "reactor/selector.hpp"

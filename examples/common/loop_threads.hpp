@@ -1,8 +1,8 @@
 // run_loops: one server process's event loops, one per thread, each with its own listener.
 //
-//   examples::run_loops(backend, examples::listen_tcp_for_loops(port, threads, false),
+//   examples::run_loops(backend, iomux::listen_tcp_for_loops("127.0.0.1", port, threads, false),
 //       [](iomux::Reactor& loop, iomux::UniqueFd listener, std::size_t index) {
-//           EchoServer server(loop, std::move(listener));   // built on the loop's thread
+//           iomux::Server server(loop, factory, std::move(listener));   // on the loop's thread
 //           loop.run();
 //       },
 //       [&] { examples::announce_port(port); });

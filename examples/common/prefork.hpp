@@ -5,7 +5,7 @@
 // loops, its own SO_REUSEPORT listeners made by the parent before the fork) and needs no
 // coordination with the others.
 //
-//   auto listeners = examples::listen_tcp_for_loops(port, workers, false);
+//   auto listeners = iomux::listen_tcp_for_loops("127.0.0.1", port, workers, false);
 //   return examples::run_prefork("echo_server", workers,
 //       [&](std::size_t i, const std::function<void()>& ready) {   // in worker i
 //           auto mine = std::move(listeners[i]);

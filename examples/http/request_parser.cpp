@@ -2,6 +2,8 @@
 
 #include <array>
 #include <charconv>
+#include <cstdint>
+#include <cstring>
 
 namespace examples::http {
 namespace {
@@ -32,11 +34,30 @@ bool is_token(std::string_view s) {
     return true;
 }
 
-bool has_ctl(std::string_view s) {
+bool has_ctl_bytes(std::string_view s) {
     for (char c : s) {
         if (kClass[static_cast<unsigned char>(c)] & kCtlBit) return true;
     }
     return false;
+}
+
+// Every byte of a head goes through this, so it looks at 8 at a time: a word with no byte
+// below 0x20 and none equal to 0x7f (nearly every word) is passed in a few operations, and
+// only a word that may have one is looked at byte by byte (a tab is allowed, and the test
+// can flag a byte next to a real match, never one in a word without any).
+bool has_ctl(std::string_view s) {
+    if (s.size() < 8) return has_ctl_bytes(s);
+    constexpr std::uint64_t kOnes = 0x0101010101010101, kHighs = 0x8080808080808080;
+    const auto suspect = [&](std::size_t at) {
+        std::uint64_t w;
+        std::memcpy(&w, s.data() + at, 8);
+        const std::uint64_t del = w ^ (kOnes * 0x7f);
+        return ((((w - kOnes * 0x20) & ~w) | ((del - kOnes) & ~del)) & kHighs) != 0 && has_ctl_bytes(s.substr(at, 8));
+    };
+    for (std::size_t at = 0; at + 8 < s.size(); at += 8) {
+        if (suspect(at)) return true;
+    }
+    return suspect(s.size() - 8);  // the last 8 bytes, overlapping the words before
 }
 
 constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
