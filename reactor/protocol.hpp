@@ -10,8 +10,9 @@
 // at most one resume).
 //
 // Every callback may call any Transport method: write, close and abort included. The
-// Transport& stays valid until connection_lost() returns; the protocol is destroyed then,
-// with its transport. connection_lost() comes from the loop, never from inside close(),
+// Transport& stays valid until connection_lost() returns; the protocol is destroyed with
+// its transport in the loop's next iteration (the socket closes then, once the loop has
+// forgotten it). connection_lost() comes from the loop, never from inside close(),
 // abort() or another callback, and nothing comes after it. pause_writing() and
 // resume_writing() may run inside the call that crossed a mark (a write(), or
 // set_write_buffer_limits()), as in asyncio.

@@ -213,10 +213,12 @@ void SocketTransport::deliver_connection_lost() noexcept {
     } catch (...) {
         thrown = std::current_exception();
     }
+    // The socket closes one iteration later, once the loop has taken it out of its backend:
+    // closed now, its number could be reused (by another loop's accept, say) before the loop
+    // applies the removal it queued for the old one.
     Reactor& loop = *loop_;
-    const int number = fd();
-    loop.owned().destroy(*this);  // closes the socket, tells the server
-    if (thrown) loop.call_exception_handler(number, thrown);
+    loop.call_soon([this] { loop_->owned().destroy(*this); });  // closes the socket, tells the server
+    if (thrown) loop.call_exception_handler(fd(), thrown);
 }
 
 void SocketTransport::pause_reading() {

@@ -1379,7 +1379,7 @@ TEST_CASE("11000 connections to one server, each echoed, all counted, all closed
 
         server->close_clients();
         const auto t1 = Clock::now();
-        CHECK(run_until(loop, [&] { return server->connections() == 0 && tally.client_lost == n; }, 30s));
+        CHECK(run_until(loop, [&] { return server->connections() == 0 && tally.client_lost == n && loop.owned().size() == 0; }, 30s));
         MESSAGE(fmt::format("{} connections echoed in {:.0f} ms, closed in {:.0f} ms ({})", n, connect_ms, ms_since(t1),
                             loop.backend()));
         CHECK(server->connections() == 0);
