@@ -1,6 +1,6 @@
 // The exceptions iomux throws, one per Python exception that selectors raises. ValueError
-// lives here, since the poller throws it too; the two only the Selector and the Reactor
-// throw live in reactor/errors.hpp, included below so that this header still names all.
+// lives here, since the poller throws it; the two only the Selector and the Reactor throw
+// live in reactor/errors.hpp (poller/ depends on nothing of ours).
 //
 //   Python          iomux                      when
 //   KeyError        iomux::KeyError            duplicate register, unknown fd
@@ -12,8 +12,6 @@
 #pragma once
 
 #include <stdexcept>
-
-#include "reactor/errors.hpp"
 
 namespace iomux {
 

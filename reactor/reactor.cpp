@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "poller/errors.hpp"
+#include "reactor/errors.hpp"
 #include "poller/unique_fd.hpp"
 #include "reactor/fd_table.hpp"
 

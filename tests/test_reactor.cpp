@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "poller/errors.hpp"
+#include "reactor/errors.hpp"
 #include "reactor/reactor.hpp"
 #include "support.hpp"
 

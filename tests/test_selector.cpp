@@ -44,6 +44,7 @@
 #include <fmt/format.h>
 
 #include "poller/errors.hpp"
+#include "reactor/errors.hpp"
 #include "poller/poller.hpp"
 #include "poller/unique_fd.hpp"
 #include "reactor/selector.hpp"
