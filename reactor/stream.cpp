@@ -35,8 +35,7 @@ public:
     void data_received(std::string_view data) override {
         if (reader != nullptr && !has_pending()) {
             // Straight into the waiting buffer; the task runs from here, in this callback.
-            const std::size_t n = std::min(data.size(), reader->buffer_.size());
-            std::memcpy(reader->buffer_.data(), data.data(), n);
+            const std::size_t n = reader->fill(data);
             if (n < data.size()) keep(data.substr(n));
             std::exchange(reader, nullptr)->complete(n, {});
             return;
@@ -78,9 +77,8 @@ public:
 
     bool has_pending() const noexcept { return pending_at < pending.size(); }
 
-    std::size_t take(std::span<char> into) {
-        const std::size_t n = std::min(into.size(), pending.size() - pending_at);
-        std::memcpy(into.data(), pending.data() + pending_at, n);
+    std::size_t take(StreamRead& into) {
+        const std::size_t n = into.fill(std::string_view(pending).substr(pending_at));
         pending_at += n;
         if (pending_at == pending.size()) {
             pending.clear();  // keeps its capacity for the next burst
@@ -161,7 +159,7 @@ bool StreamRead::await_ready() {
     }
     if (p->reader != nullptr) throw std::logic_error("iomux::Stream: a read is already pending");
     if (p->has_pending()) {
-        size_ = p->take(buffer_);
+        size_ = p->take(*this);
         if (!p->has_pending()) p->want_data();
         return true;
     }
@@ -169,7 +167,17 @@ bool StreamRead::await_ready() {
         stream_->eof_ = true;
         return true;
     }
-    return buffer_.empty();
+    return grow_ == nullptr && buffer_.empty();
+}
+
+std::size_t StreamRead::fill(std::string_view data) {
+    if (grow_) {
+        grow_->append(data);
+        return data.size();
+    }
+    const std::size_t n = std::min(data.size(), buffer_.size());
+    std::memcpy(buffer_.data(), data.data(), n);
+    return n;
 }
 
 void StreamRead::suspend() {

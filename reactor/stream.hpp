@@ -59,7 +59,9 @@ class ConnectState;
 class StreamRead : private detail::Suspension {
 public:
     StreamRead(Stream& stream, std::span<char> buffer) noexcept : stream_(&stream), buffer_(buffer) {}
-    StreamRead(StreamRead&& other) noexcept : Suspension(other), stream_(other.stream_), buffer_(other.buffer_) {}
+    StreamRead(Stream& stream, std::string& grow) noexcept : stream_(&stream), grow_(&grow) {}
+    StreamRead(StreamRead&& other) noexcept
+        : Suspension(other), stream_(other.stream_), buffer_(other.buffer_), grow_(other.grow_) {}
     ~StreamRead();
     bool await_ready();
     template <detail::TaskPromise P>
@@ -79,8 +81,10 @@ private:
     void suspend();
     void complete(std::size_t n, std::error_code error);
     static void on_cancel(void* self) noexcept;
+    std::size_t fill(std::string_view data);  // into buffer_ or grow_; returns what it took
     Stream* stream_;
     std::span<char> buffer_;
+    std::string* grow_ = nullptr;
     std::size_t size_ = 0;
     bool waiting_ = false;
 };
@@ -120,6 +124,10 @@ public:
 
     // buffer must outlive the await; data only until the await starts (it is copied).
     StreamRead read(std::span<char> buffer) noexcept { return StreamRead(*this, buffer); }
+    // Appends all that arrived to buffer and returns how much. A connection that waits for
+    // data then holds no buffer of its own, only an empty string: how a server with
+    // thousands of idle connections keeps its memory to what is in flight.
+    StreamRead read(std::string& buffer) noexcept { return StreamRead(*this, buffer); }
     StreamWrite write(std::string_view data) noexcept { return StreamWrite(*this, data); }
     // Shuts down the sending side once the buffer is flushed; reading goes on.
     void write_eof();
