@@ -61,7 +61,7 @@ private:
     static std::vector<std::string> command(const std::string& backend, const LoadSetup& setup,
                                             const std::vector<std::string>& extra_args) {
         std::vector<std::string> argv{setup.server_for(backend), "--port", "0"};
-        if (backend != kBareEpoll && !is_peer(backend)) argv.insert(argv.end(), {"--backend", backend});
+        if (backend != kBareEpoll && backend != kBareIoUring && !is_peer(backend)) argv.insert(argv.end(), {"--backend", backend});
         argv.insert(argv.end(), extra_args.begin(), extra_args.end());
         return argv;
     }

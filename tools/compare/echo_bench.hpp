@@ -43,7 +43,8 @@ struct ConnectRun {
     double server_peak_rss_mib = 0;
 };
 
-// backend: an iomux backend name, kBareEpoll for bare_epoll_echo, or a peer library for its
+// backend: an iomux backend name, kBareEpoll for bare_epoll_echo, kBareIoUring for
+// bare_uring_echo, or a peer library for its
 // peer_echo_NAME. Throw RunError.
 EchoRun run_echo(const std::string& backend, const EchoCase& c, const LoadSetup& setup);
 ConnectRun run_connect(const std::string& backend, std::optional<std::size_t> conns, const LoadSetup& setup);

@@ -35,6 +35,7 @@ std::string Placement::describe() const {
 
 std::string LoadSetup::server_for(const std::string& row) const {
     if (row == kBareEpoll) return bare_echo;
+    if (row == kBareIoUring) return bare_uring_echo;
     return is_peer(row) ? here + "/peer_echo_" + row : echo_server;
 }
 
@@ -49,6 +50,7 @@ LoadPlan plan_load(Context& ctx, std::string_view workload) {
     s.echo_server = o.echo_server.value_or((root / "examples" / "echo_server").string());
     s.stress_client = o.stress_client.value_or((root / "tools" / "stress_client" / "stress_client").string());
     s.bare_echo = o.bare_echo.value_or((here / "bare_epoll_echo").string());
+    s.bare_uring_echo = o.bare_uring_echo.value_or((here / "bare_uring_echo").string());
     s.here = here.string();
     s.placement = choose_placement();
     if (!is_executable(s.stress_client)) {
@@ -57,7 +59,7 @@ LoadPlan plan_load(Context& ctx, std::string_view workload) {
         return plan;
     }
     bool echo_missing_said = false;
-    for (const std::string& row : ctx.rows()) {
+    for (const std::string& row : ctx.echo_rows()) {
         const std::string server = s.server_for(row);
         if (is_executable(server)) {
             plan.rows.push_back(row);
@@ -65,6 +67,9 @@ LoadPlan plan_load(Context& ctx, std::string_view workload) {
             ctx.failure(fmt::format("{}: no {} echo server at {}; its row is skipped", workload, row, server));
         } else if (row == kBareEpoll) {
             ctx.failure(fmt::format("{}: no bare epoll echo server at {} (pass --bare-echo PATH); its row is skipped", workload, server));
+        } else if (row == kBareIoUring) {
+            ctx.failure(fmt::format("{}: no bare io_uring echo server at {} (pass --bare-uring-echo PATH); its row is skipped",
+                                    workload, server));
         } else if (!std::exchange(echo_missing_said, true)) {
             ctx.failure(fmt::format("{}: no echo server at {} (build examples/echo_server, or pass --echo-server PATH); "
                                     "the iomux rows are skipped", workload, server));

@@ -27,11 +27,12 @@ struct LoadSetup {
     std::string echo_server;    // examples/echo_server
     std::string stress_client;  // tools/stress_client/stress_client
     std::string bare_echo;      // tools/compare/bare_epoll_echo
+    std::string bare_uring_echo;  // tools/compare/bare_uring_echo
     std::string here;           // tools/compare, where the peer echo servers are
     Placement placement;
     std::string client_backend = "epoll";  // the load generator's own loop, the same for every run
 
-    // The echo server of a row: bare_epoll_echo, peer_echo_NAME, or echo_server.
+    // The echo server of a row: bare_epoll_echo, bare_uring_echo, peer_echo_NAME, or echo_server.
     std::string server_for(const std::string& row) const;
 };
 

@@ -25,6 +25,7 @@ using namespace iomux::compare;
 
 struct Chosen {
     std::vector<std::string> backends, peers;
+    bool bare_uring = false;
 };
 
 // The backends this build has that the kernel also lets us create; a refused one (io_uring
@@ -42,17 +43,40 @@ std::vector<std::string> usable_backends(Report& report) {
     return usable;
 }
 
+// Whether bare_uring_echo can run: built (liburing-dev), io_uring allowed by the kernel (the
+// io_uring backend's probe above says why not), and Linux 6.0 for multishot recv.
+bool bare_uring_usable(const std::vector<std::string>& usable, Report& report) {
+#ifdef IOMUX_COMPARE_BARE_URING
+    if (std::find(usable.begin(), usable.end(), "io_uring") == usable.end()) {
+        report.notes.push_back(fmt::format("{} skipped: the kernel refuses io_uring (see the io_uring note)", kBareIoUring));
+        return false;
+    }
+    utsname u{};
+    int major = 0, minor = 0;
+    if (::uname(&u) == 0 && std::sscanf(u.release, "%d.%d", &major, &minor) == 2 && major * 100 + minor < 600) {
+        report.notes.push_back(fmt::format("{} skipped: multishot recv needs Linux 6.0, this is {}", kBareIoUring, u.release));
+        return false;
+    }
+    return true;
+#else
+    (void)usable;
+    (void)report;
+    return false;  // built without liburing-dev
+#endif
+}
+
 // --backends names iomux backends and peers alike; a name this build lacks is a note.
 Chosen resolve_backends(const Options& o, Report& report) {
     const std::vector<std::string> built = usable_backends(report);
     std::vector<std::string> peers = peer_names();
     // asio's io_uring backend needs of the kernel what ours does.
     if (std::find(built.begin(), built.end(), "io_uring") == built.end()) std::erase(peers, "asio-io_uring");
-    if (o.backends.empty()) return {built, o.peers ? peers : std::vector<std::string>{}};
-    Chosen chosen;
+    const bool bare_uring = bare_uring_usable(built, report);
+    if (o.backends.empty()) return {built, o.peers ? peers : std::vector<std::string>{}, bare_uring};
+    Chosen chosen{{}, {}, bare_uring};
     const auto has = [](const std::vector<std::string>& v, const std::string& x) { return std::find(v.begin(), v.end(), x) != v.end(); };
     for (const std::string& name : o.backends) {
-        if (name == kBareEpoll) continue;  // always there unless --no-bare
+        if (name == kBareEpoll || name == kBareIoUring) continue;  // always there unless --no-bare
         if (has(built, name)) {
             if (!has(chosen.backends, name)) chosen.backends.push_back(name);
         } else if (has(peers, name)) {
@@ -91,7 +115,7 @@ int run(int argc, char** argv) {
                                "connections, 1 s a run; connect; instructions); `iomux_compare echo` adds the closed-loop "
                                "sweep and `iomux_compare all` runs every full sweep");
     Chosen chosen = resolve_backends(options, report);
-    Context ctx{options, report, std::move(chosen.backends), std::move(chosen.peers)};
+    Context ctx{options, report, std::move(chosen.backends), std::move(chosen.peers), chosen.bare_uring};
     if (ctx.rows().empty()) {
         fmt::print(stderr, "iomux_compare: nothing to compare (no backend left, and --no-bare)\n");
         return 2;

@@ -25,6 +25,8 @@ double share_of(std::string text) {
 
 constexpr const char* kAbout = R"(Compares iomux's backends with each other and with a bare epoll loop written without any
 abstraction (the practical limit). Every figure is also shown as a ratio to that bare row.
+echo and connect add bare-io_uring, a bare io_uring completion server (multishot recv into a
+buffer ring), where the build has liburing and the kernel allows it.
 
 Workloads (none given: a short default comparison of dispatch, echo, connect and
 instructions):
@@ -61,7 +63,7 @@ std::optional<int> parse_options(int argc, const char* const* argv, Options& o) 
                    "one this build has; peers are libevent, libev, libuv, asio\n"
                    "and asio-io_uring (echo only) when built)")
         ->type_name("LIST")->delimiter(',')->group(common);
-    app.add_flag_callback("--no-bare", [&] { o.bare = false; }, "leave out the bare-epoll row")->group(common);
+    app.add_flag_callback("--no-bare", [&] { o.bare = false; }, "leave out the bare rows (bare-epoll, bare-io_uring)")->group(common);
     app.add_flag_callback("--no-peers", [&] { o.peers = false; }, "leave out the peer libraries")->group(common);
     app.add_option("--repeat", o.repeat, "runs per backend, interleaved A B C, B C A, C A B ... (default 3)")
         ->type_name("N")->check(count)->group(common);
@@ -103,6 +105,7 @@ std::optional<int> parse_options(int argc, const char* const* argv, Options& o) 
     app.add_option("--echo-server", o.echo_server, "examples/echo_server")->type_name("PATH")->group(programs);
     app.add_option("--stress-client", o.stress_client, "tools/stress_client/stress_client")->type_name("PATH")->group(programs);
     app.add_option("--bare-echo", o.bare_echo, "tools/compare/bare_epoll_echo")->type_name("PATH")->group(programs);
+    app.add_option("--bare-uring-echo", o.bare_uring_echo, "tools/compare/bare_uring_echo")->type_name("PATH")->group(programs);
 
     app.callback([&] {
         for (const std::string& w : workloads) {

@@ -15,7 +15,7 @@ struct Options {
     bool dispatch = false, echo = false, connect = false, scaling = false, instructions = false;
 
     std::vector<std::string> backends;  // empty: every backend this build has
-    bool bare = true;                   // the bare-epoll limit row
+    bool bare = true;                   // the limit rows: bare-epoll, and bare-io_uring where it runs
     bool peers = true;                  // the peer libraries' rows, when built in
     std::size_t repeat = 3;
     Format format = Format::table;
@@ -47,7 +47,7 @@ struct Options {
     std::optional<std::size_t> connect_conns;  // nullopt: the client's own default
 
     // Programs, found beside this one unless given.
-    std::optional<std::string> echo_server, stress_client, bare_echo;
+    std::optional<std::string> echo_server, stress_client, bare_echo, bare_uring_echo;
 };
 
 // nullopt: run with o. Otherwise the exit status (0 after --help, 2 after bad usage), the

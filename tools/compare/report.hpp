@@ -13,6 +13,9 @@ namespace iomux::compare {
 
 // The backend name of the limit row every other row is divided by.
 inline constexpr std::string_view kBareEpoll = "bare-epoll";
+// The second limit row, echo and connect only: bare io_uring completions (bare_uring_echo),
+// what the kernel allows beyond readiness; it is divided by bare-epoll like every row.
+inline constexpr std::string_view kBareIoUring = "bare-io_uring";
 
 struct Summary {
     double median = 0, min = 0, max = 0;

@@ -26,6 +26,7 @@ struct Context {
     Report& report;
     std::vector<std::string> backends;  // iomux backends this build has, in the order asked
     std::vector<std::string> peers;     // peer libraries (peers.hpp) to compare with
+    bool bare_uring = false;            // bare-io_uring is built and the kernel allows it
     bool failed = false;                // a run failed: the exit status is 1
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
@@ -46,6 +47,12 @@ struct Context {
         if (options.bare) names.emplace_back(kBareEpoll);
         names.insert(names.end(), backends.begin(), backends.end());
         names.insert(names.end(), peers.begin(), peers.end());
+        return names;
+    }
+    // The rows of the workloads that drive an echo server: bare-io_uring too, second.
+    std::vector<std::string> echo_rows() const {
+        std::vector<std::string> names = rows();
+        if (options.bare && bare_uring) names.insert(names.begin() + 1, std::string(kBareIoUring));
         return names;
     }
     // run_one(row) for every row, --repeat times, interleaved in turning order; a run that
