@@ -1,15 +1,34 @@
 #include "run_program.hpp"
 
+#include <sys/utsname.h>
+
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <exception>
 
 #include "common/child_process.hpp"
+#include "poller/poller.hpp"
 
 namespace compare_test {
 
 std::string env(const char* name) {
     const char* v = std::getenv(name);
     return v ? v : "";
+}
+
+std::string bare_uring_unavailable() {
+    if (env("BARE_URING_ECHO").empty()) return "not built (liburing-dev missing)";
+    try {
+        iomux::make_poller("io_uring");
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    utsname u{};
+    int major = 0, minor = 0;
+    if (::uname(&u) == 0 && std::sscanf(u.release, "%d.%d", &major, &minor) == 2 && major * 100 + minor < 600)
+        return "multishot recv needs Linux 6.0";
+    return "";
 }
 
 Ran run_program(const std::vector<std::string>& argv) {

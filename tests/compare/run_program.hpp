@@ -18,4 +18,8 @@ Ran run_program(const std::vector<std::string>& argv);
 // $name, or "" when unset.
 std::string env(const char* name);
 
+// Why $BARE_URING_ECHO cannot run here (not built, io_uring refused, kernel before 6.0), or
+// "" when it can: then iomux_compare must show its bare-io_uring row too.
+std::string bare_uring_unavailable();
+
 }  // namespace compare_test
