@@ -17,9 +17,11 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
+#include <deque>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -33,16 +35,19 @@ using iomux::UniqueFd;
 
 [[noreturn]] void fail(int err, const char* what) { throw std::system_error(err, std::generic_category(), what); }
 
-// 4096 buffers of 2 KiB (8 MiB). A buffer is held from its recv's CQE until its send's CQE,
-// at least one loop iteration, so the pool must outlast the receives of one iteration: at
-// 11000 connections in a closed loop that is a few thousand at most (BARE_URING_STATS shows
-// the peak), and running dry only costs re-arming the recvs that got -ENOBUFS. 2 KiB holds
-// a 64-byte message with room to spare and keeps bulk transfers at ~2 KiB a CQE; bigger
-// buffers would only grow the pool, whose pages all get touched as buffers cycle.
+// 4096 buffers of 2 KiB (8 MiB). A buffer is held from its recv's CQE until its send's CQE
+// is seen, the next iteration at the earliest. With 11000 connections in a closed loop
+// nearly every connection can have a request waiting at once, so a pool that never runs dry
+// needs a buffer per connection (16384 x 1 KiB: 21 MiB RSS against 13); this one serves up
+// to 4096 messages an iteration, plenty to amortise an enter, and when it runs dry the
+// recvs that got -ENOBUFS wait in line for returned buffers (3-8 % of messages in those
+// runs; the two pools tied on messages/s). 2 KiB holds the benchmark's 64 bytes with room
+// to spare and a bulk transfer in few CQEs; the pool's pages all get touched as it cycles.
 constexpr unsigned kBuffers = 4096, kBufferSize = 2048, kGroup = 0;
 constexpr unsigned kSqEntries = 4096, kCqEntries = 32768;
 // A connection whose peer does not read holds the buffers of its queued replies: past this
-// many its recv is cancelled until the queue drains, so one client cannot empty the pool.
+// many its recv is cancelled until the queue drains, so one client cannot empty the pool
+// (256 such clients still could: a real server would copy stuck replies out of the ring).
 constexpr std::size_t kMaxQueued = 16;
 
 enum Op : std::uint64_t { kIgnore, kAccept, kRecv, kSend, kSignal };
@@ -97,8 +102,9 @@ private:
 };
 
 // The provided-buffer ring (liburing 2.3 has no io_uring_setup_buf_ring). Declared after the
-// Ring it registers with, so it is unregistered while the ring still exists; no request can
-// write into a buffer after that, since under DEFER_TASKRUN they only run inside our enter.
+// Ring it registers with, so it is unregistered while the ring still exists. Unmapping the
+// buffers then is safe: recvs pick and fill them in task work on this thread, never while
+// it runs a destructor, and none can pick one once the group is gone.
 class BufferRing {
 public:
     explicit BufferRing(Ring& ring) : ring_(ring), entries_(kBuffers * sizeof(io_uring_buf)), data_(std::size_t{kBuffers} * kBufferSize) {
@@ -119,10 +125,11 @@ public:
     void give_back(std::uint16_t bid) {
         io_uring_buf_ring_add(br_, data(bid), kBufferSize, bid, io_uring_buf_ring_mask(kBuffers), pending_++);
     }
-    // One store-release per iteration makes every returned buffer visible to the kernel.
-    void publish() {
+    // One store-release per iteration makes every returned buffer visible to the kernel;
+    // returns how many that was.
+    int publish() {
         io_uring_buf_ring_advance(br_, pending_);
-        pending_ = 0;
+        return std::exchange(pending_, 0);
     }
 
 private:
@@ -142,7 +149,7 @@ struct Chunk {
 // name it, so a reused fd number never receives a stale CQE.
 struct Conn {
     std::vector<Chunk> queue;
-    bool open = false, recv_armed = false, cancelling = false, sending = false, done = false;
+    bool open = false, recv_armed = false, cancelling = false, sending = false, done = false, starved = false;
 };
 
 class Server {
@@ -155,7 +162,7 @@ public:
     void run() {
         bool busy = false;
         while (!stopping_) {
-            buffers_.publish();
+            rearm_starved(buffers_.publish());
             __kernel_timespec zero{};
             io_uring_cqe* cqe = nullptr;
             // After a busy iteration: don't block, but ask for every completion there is; a
@@ -173,7 +180,7 @@ public:
             busy = seen > 0;
         }
         if (std::getenv("BARE_URING_STATS"))
-            fmt::print(stderr, "bare_uring_echo: {} enters, {} messages received, {} recvs re-armed after -ENOBUFS\n",
+            fmt::print(stderr, "bare_uring_echo: {} enters, {} messages received, {} recvs that found the buffer ring empty\n",
                        enters_, messages_, nobufs_);
     }
 
@@ -222,7 +229,7 @@ private:
                     if (!c.sending) send_front(fd, c);
                 }
             }
-            if (cqe.res == -ENOBUFS) ++nobufs_;
+            if (cqe.res == -ENOBUFS) starve(fd, c);
             else if (cqe.res <= 0 && cqe.res != -ECANCELED) c.done = true;  // EOF or error: read no more
             if (!more) c.recv_armed = false;
         } else {
@@ -244,9 +251,32 @@ private:
         settle(fd, c);
     }
 
+    // The ring ran dry. Re-arming at once would only fail again until sends give buffers
+    // back (with 11000 connections in a closed loop, thousands of times per iteration): wait
+    // in line for a returned buffer instead.
+    void starve(int fd, Conn& c) {
+        ++nobufs_;
+        c.starved = true;
+        starved_.push_back(fd);
+    }
+
+    // One starved connection re-armed per buffer returned, longest waiting first. An entry of
+    // a connection closed since (starved is false then, also if its fd was reused) is skipped.
+    void rearm_starved(int returned) {
+        while (returned > 0 && !starved_.empty()) {
+            const int fd = starved_.front();
+            starved_.pop_front();
+            Conn& c = conns_[static_cast<std::size_t>(fd)];
+            if (!c.starved) continue;
+            c.starved = false;
+            settle(fd, c);
+            --returned;
+        }
+    }
+
     // What a connection needs next: reading again, reading paused, or closing once idle.
     void settle(int fd, Conn& c) {
-        const bool stop_reading = c.done || c.queue.size() >= kMaxQueued;
+        const bool stop_reading = c.done || c.starved || c.queue.size() >= kMaxQueued;
         if (c.recv_armed && stop_reading && !c.cancelling) {
             io_uring_prep_cancel64(ring_.sqe(tag(kIgnore, fd)), tag(kRecv, fd), 0);
             c.cancelling = true;
@@ -265,6 +295,7 @@ private:
     UniqueFd listener_, signals_;
     BufferRing buffers_;
     std::vector<Conn> conns_;
+    std::deque<int> starved_;  // fds waiting for a buffer, in the order they ran dry
     signalfd_siginfo siginfo_{};
     bool stopping_ = false;
     std::uint64_t enters_ = 0, messages_ = 0, nobufs_ = 0;
