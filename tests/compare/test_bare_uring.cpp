@@ -11,6 +11,8 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -34,6 +36,10 @@ struct Client {
 iomux::UniqueFd connect_to(std::uint16_t port) {
     iomux::UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     REQUIRE(s);
+    // A small receive window: replies the client does not read yet stall the server's sends
+    // after a few KiB, so the server must hold them in its ring buffers.
+    const int rcvbuf = 4096;
+    REQUIRE(::setsockopt(s.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) == 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
@@ -58,40 +64,45 @@ TEST_CASE("bare_uring_echo echoes every byte, in order, at a few hundred connect
         MESSAGE("bare_uring_echo skipped: " << why);
         return;
     }
-    iomux::tools::ChildProcess server({compare_test::env("BARE_URING_ECHO"), "--port", "0"}, {std::nullopt, true, false});
+    ::setenv("BARE_URING_STATS", "1", 1);  // its counts on stderr at exit
+    iomux::tools::ChildProcess server({compare_test::env("BARE_URING_ECHO"), "--port", "0"}, {std::nullopt, true, true});
+    ::unsetenv("BARE_URING_STATS");
     const auto port = server.read_listening_port(10s);
     REQUIRE(port);
 
-    // 300 connections: most send 64 bytes (the benchmark's message), every tenth 20 KiB (ten
-    // buffers), two 4 MiB (more than the socket buffers hold, so sends come back short or
-    // wait, and the server must pause reading), and every third half-closes after sending.
+    // 300 connections: every tenth sends 64 bytes (the benchmark's message), the others about
+    // 96 KiB (48 buffers), two 1 MiB, and every third half-closes after sending. For the
+    // first second no client reads: each stalled connection then holds up to 16 buffers
+    // before the server pauses its reading, more than the ring's 4096 in all, so recvs find
+    // the ring empty and must wait for buffers without losing or reordering a byte.
     constexpr std::size_t kConns = 300;
     std::vector<Client> clients(kConns);
     for (std::size_t i = 0; i < kConns; ++i) {
         Client& c = clients[i];
         c.sock = connect_to(*port);
-        const std::size_t size = i == 17 || i == 200 ? std::size_t{4} << 20 : i % 10 == 0 ? 20 * 1024 : 64;
+        const std::size_t size = i == 17 || i == 200 ? std::size_t{1} << 20 : i % 10 == 0 ? 64 : 96 * 1024 + i;
         c.out = payload(i, size);
         c.half_close = i % 3 == 0;
     }
 
     // One poll loop over every client: write what is left, read what came back; a
     // half-closing client shuts its write side once everything is sent.
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    const auto start = std::chrono::steady_clock::now(), deadline = start + 30s;
     std::vector<char> buf(256 * 1024);
     for (;;) {
         std::vector<pollfd> fds;
         std::vector<Client*> who;
         for (Client& c : clients) {
             const bool want_write = c.sent < c.out.size();
-            const bool want_read = c.half_close ? !c.eof : c.in.size() < c.out.size();
+            const bool reading = std::chrono::steady_clock::now() > start + 1s;
+            const bool want_read = reading && (c.half_close ? !c.eof : c.in.size() < c.out.size());
             if (!want_write && !want_read) continue;
             fds.push_back({c.sock.get(), static_cast<short>((want_write ? POLLOUT : 0) | (want_read ? POLLIN : 0)), 0});
             who.push_back(&c);
         }
-        if (fds.empty()) break;
+        if (fds.empty() && std::chrono::steady_clock::now() > start + 1s) break;
         REQUIRE(std::chrono::steady_clock::now() < deadline);
-        REQUIRE(::poll(fds.data(), fds.size(), 1000) >= 0);
+        REQUIRE(::poll(fds.data(), fds.size(), 100) >= 0);
         for (std::size_t k = 0; k < fds.size(); ++k) {
             Client& c = *who[k];
             if (fds[k].revents & POLLOUT) {
@@ -123,5 +134,12 @@ TEST_CASE("bare_uring_echo echoes every byte, in order, at a few hundred connect
     CHECK(half_closed == 100);
 
     server.signal(SIGTERM);
+    std::string stats;
+    server.read_stderr(&stats, "empty\n", 10s);
     CHECK(server.wait(10s) == 0);
+    INFO("server: " << stats);
+    unsigned long long enters = 0, messages = 0, starved = 0;
+    REQUIRE(std::sscanf(stats.c_str(), "bare_uring_echo: %llu enters, %llu messages received, %llu", &enters, &messages,
+                        &starved) == 3);
+    CHECK(starved > 0);
 }
