@@ -302,6 +302,11 @@ Acceptor::~Acceptor() {
 }
 
 void Acceptor::connection_made(StreamProtocol& p) {
+    if (closed_) {  // close() ran inside the server's accept loop: nobody will take this one
+        p.acceptor = nullptr;
+        p.transport->abort();
+        return;
+    }
     if (AcceptAwait* w = waiting_head_) {
         waiting_head_ = w->next_;
         if (waiting_head_ == nullptr) waiting_tail_ = nullptr;

@@ -147,19 +147,28 @@ Task<long> depth(long n) {
 Task<int> one() { co_return 1; }
 }  // namespace
 
+// Symmetric transfer is a tail call that the compiler makes; gcc does not under ASan at -O0
+// (its instrumented frames cannot be reused), so there the counts are small enough for the
+// stack, and only the results are checked.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr long kAwaits = 1'000, kDepth = 1'000;
+#else
+constexpr long kAwaits = 1'000'000, kDepth = 100'000;
+#endif
+
 TEST_CASE("symmetric transfer: a million awaits in a loop and a 100000-deep chain do not grow the stack") {
     Reactor loop;
     long sum = 0, deep = 0;
     Outcome out;
     auto body = [](long& sum, long& deep) -> Task<> {
-        for (int i = 0; i < 1'000'000; ++i) sum += co_await one();
-        deep = co_await depth(100'000);
+        for (long i = 0; i < kAwaits; ++i) sum += co_await one();
+        deep = co_await depth(kDepth);
     };
     iomux::spawn(loop, record(body(sum, deep), out));
     REQUIRE(run_until(loop, [&] { return out.done; }));
     CHECK(out.error == 0);
-    CHECK(sum == 1'000'000);
-    CHECK(deep == 100'000);
+    CHECK(sum == kAwaits);
+    CHECK(deep == kDepth);
 }
 
 TEST_CASE("exceptions cross co_await; one escaping a spawned task reaches the loop's exception handler") {
