@@ -71,11 +71,13 @@ public:
     Ring(const Ring&) = delete;
     Ring& operator=(const Ring&) = delete;
     io_uring* get() { return &ring_; }
+    std::uint64_t early_enters = 0;
     // A full SQ is submitted early: one more enter, never a lost request.
     io_uring_sqe* sqe(std::uint64_t user_data) {
         io_uring_sqe* s = io_uring_get_sqe(&ring_);
         if (!s) {
             if (const int r = io_uring_submit(&ring_); r < 0) fail(-r, "io_uring_submit");
+            ++early_enters;
             s = io_uring_get_sqe(&ring_);
         }
         io_uring_sqe_set_data64(s, user_data);
@@ -149,7 +151,7 @@ struct Chunk {
 // name it, so a reused fd number never receives a stale CQE.
 struct Conn {
     std::vector<Chunk> queue;
-    bool open = false, recv_armed = false, cancelling = false, sending = false, done = false, starved = false;
+    bool recv_armed = false, cancelling = false, sending = false, done = false, starved = false;
 };
 
 class Server {
@@ -181,7 +183,7 @@ public:
         }
         if (std::getenv("BARE_URING_STATS"))
             fmt::print(stderr, "bare_uring_echo: {} enters, {} messages received, {} recvs that found the buffer ring empty\n",
-                       enters_, messages_, nobufs_);
+                       enters_ + ring_.early_enters, messages_, nobufs_);
     }
 
 private:
@@ -210,9 +212,7 @@ private:
         if (op == kAccept) {
             if (cqe.res >= 0) {
                 if (static_cast<std::size_t>(cqe.res) >= conns_.size()) conns_.resize(static_cast<std::size_t>(cqe.res) + 1024);
-                Conn& c = conns_[static_cast<std::size_t>(cqe.res)] = Conn{};
-                c.open = true;
-                arm_recv(cqe.res, c);
+                arm_recv(cqe.res, conns_[static_cast<std::size_t>(cqe.res)] = Conn{});
             }
             if (!more) arm_accept();  // ended by an error (EMFILE...) or a full CQ: accept again
         }
@@ -281,7 +281,7 @@ private:
             io_uring_prep_cancel64(ring_.sqe(tag(kIgnore, fd)), tag(kRecv, fd), 0);
             c.cancelling = true;
         } else if (!c.recv_armed && !stop_reading) {
-            arm_recv(fd, c);  // -ENOBUFS, a full CQ, or the queue drained after a pause
+            arm_recv(fd, c);  // ended by a full CQ, its turn after -ENOBUFS, or a pause is over
         } else if (c.done && !c.recv_armed && !c.sending) {
             // An EOF after a half-close lands here once the last reply is out.
             io_uring_sqe* s = ring_.sqe(tag(kIgnore, fd));
