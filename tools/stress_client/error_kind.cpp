@@ -15,7 +15,9 @@ constexpr std::pair<std::string_view, std::string_view> kText[kErrorKinds] = {
     {"closed", "closed by the server"},
     {"timeout", "no reply before the deadline"},
     {"short_reply", "short reply"},
-    {"mismatch", "reply differs from what was sent"},
+    {"mismatch", "reply differs from what was sent or expected"},
+    {"bad_status", "unexpected HTTP status"},
+    {"bad_reply", "malformed reply"},
     {"io_error", "I/O error"},
     {"interrupted", "interrupted"},
 };

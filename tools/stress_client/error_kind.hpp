@@ -18,11 +18,13 @@ enum class ErrorKind : std::uint8_t {
     closed,           // the server closed the connection with no partial reply pending
     timeout,          // a reply did not start arriving before the deadline
     short_reply,      // part of a reply arrived, then nothing (deadline) or end of stream
-    mismatch,         // a reply byte differs from what was sent, or bytes nobody sent
+    mismatch,         // a reply byte differs from what was sent (or expected), or bytes nobody asked for
+    bad_status,       // an HTTP status outside --expect-status
+    bad_reply,        // a reply that does not parse (HTTP framing)
     io_error,         // any other send/recv error
     interrupted,      // SIGINT / SIGTERM stopped the run with this connection unfinished
 };
-inline constexpr std::size_t kErrorKinds = 10;
+inline constexpr std::size_t kErrorKinds = 12;
 
 // The JSON key, e.g. "connect_refused".
 std::string_view name(ErrorKind kind) noexcept;
@@ -53,8 +55,8 @@ private:
 inline constexpr std::array<ErrorKind, kErrorKinds> kAllErrorKinds = {
     ErrorKind::connect_refused, ErrorKind::connect_timeout, ErrorKind::connect_error,
     ErrorKind::reset,           ErrorKind::closed,          ErrorKind::timeout,
-    ErrorKind::short_reply,     ErrorKind::mismatch,        ErrorKind::io_error,
-    ErrorKind::interrupted,
+    ErrorKind::short_reply,     ErrorKind::mismatch,        ErrorKind::bad_status,
+    ErrorKind::bad_reply,       ErrorKind::io_error,        ErrorKind::interrupted,
 };
 
 }  // namespace stress

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <system_error>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -46,10 +47,7 @@ std::string errno_text(int err) {
     return text;
 }
 
-std::string show_byte(char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return u >= 0x20 && u < 0x7f ? fmt::format("'{}'", c) : fmt::format("0x{:02x}", u);
-}
+std::int64_t now_ns() { return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count(); }
 
 }  // namespace
 
@@ -63,14 +61,21 @@ sockaddr_in make_address(std::string_view host, std::uint16_t port) {
     return addr;
 }
 
-LoadEngine::LoadEngine(iomux::Reactor& loop, const EngineConfig& config, const StreamContent& content, Driver& driver)
-    : loop_(loop), config_(config), content_(content), driver_(driver), conns_(config.conns), buf_(kReadBuffer) {
+LoadEngine::LoadEngine(iomux::Reactor& loop, const EngineConfig& config, Protocol& protocol, Driver& driver)
+    : loop_(loop),
+      config_(config),
+      protocol_(protocol),
+      driver_(driver),
+      conns_(config.conns),
+      buf_(kReadBuffer),
+      connect_began_(config.conns) {
     if (config.conns == 0) throw std::invalid_argument("LoadEngine needs at least one connection");
     if (config.connect_window == 0) throw std::invalid_argument("LoadEngine needs a connect window of at least 1");
 }
 
 LoadEngine::~LoadEngine() {
     deadline_.cancel();
+    rate_timer_.cancel();
     for (Conn& k : conns_) {
         if (config_.abortive_close && k.fd) {
             const linger now{1, 0};
@@ -109,22 +114,16 @@ void LoadEngine::pump() {
     pumping_ = true;
     for (std::uint32_t started = 0; in_flight_ < config_.connect_window && !stopping_; ++started) {
         if (started == config_.connect_window) {
-            if (!pump_scheduled_) {
-                pump_scheduled_ = true;
-                loop_.call_soon([this, alive = std::weak_ptr<int>(alive_)] {
-                    if (alive.expired()) return;
-                    pump_scheduled_ = false;
-                    pump();
-                });
-            }
+            schedule_pump();
             break;
         }
         std::uint32_t c;
         if (!retry_queue_.empty()) {
             c = retry_queue_.front();
             retry_queue_.pop_front();
-        } else if (next_ < size()) {
+        } else if (next_ < size() && !rate_limited()) {
             c = next_++;
+            ++fresh_started_;
         } else {
             break;
         }
@@ -133,10 +132,21 @@ void LoadEngine::pump() {
     pumping_ = false;
 }
 
+void LoadEngine::schedule_pump() {
+    if (pump_scheduled_) return;
+    pump_scheduled_ = true;
+    loop_.call_soon([this, alive = std::weak_ptr<int>(alive_)] {
+        if (alive.expired()) return;
+        pump_scheduled_ = false;
+        pump();
+    });
+}
+
 void LoadEngine::begin_connect(std::uint32_t c) {
     Conn& k = conns_[c];
     ++k.attempts;
     ++connect_attempts_;
+    connect_began_[c] = now_ns();
     k.fd.reset(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!k.fd) return connect_failed(c, errno);
     const int fd = k.fd.get();
@@ -194,20 +204,46 @@ void LoadEngine::opened(std::uint32_t c) {
     Conn& k = conns_[c];
     --in_flight_;
     k.state = State::open;
-    ++connected_;
+    connect_latency_.record(now_ns() - connect_began_[c]);
+    const bool reopened = std::exchange(k.reopening, false);
+    if (!reopened) ++connected_;
     const int fd = k.fd.get();
     try {
         // Reader first: the reactor then modifies the registration twice instead of
-        // dropping it and registering it again.
-        if (!config_.read_on_demand) watch_reads(c);
+        // dropping it and registering it again. A reopened connection's requests may be
+        // awaited by a read pass already: watch it.
+        if (!config_.read_on_demand || (reopened && unanswered(k))) watch_reads(c);
         if (k.writing) loop_.remove_writer(fd);
         k.writing = false;
     } catch (const std::system_error& e) {
         // Counted as made (it was), then failed; it still settles its connect.
         fail(c, ErrorKind::io_error, fmt::format("the reactor refused the socket: {}", e.what()));
     }
-    settle();
+    if (reopened) {
+        if (k.state == State::open) flush(c);
+    } else {
+        settle();
+    }
     pump();
+}
+
+// The server ended c (err 0: end of stream; or a reset, which a server that closes with
+// requests unread sends) between replies, where the protocol allows that: a new
+// connection, with every unanswered request queued again on it. Returns false otherwise.
+bool LoadEngine::ended_between_replies(std::uint32_t c, int err) {
+    Conn& k = conns_[c];
+    if ((err != 0 && err != ECONNRESET && err != EPIPE) || stopping_ || !protocol_.may_reconnect(c, k.stream))
+        return false;
+    ++reconnects_;
+    release(k);
+    k.stream = ConnStream{0, 0, k.stream.asked - k.stream.answered, 0};
+    k.state = State::idle;
+    k.attempts = 0;
+    k.reopening = true;
+    protocol_.restart(c);
+    retry_queue_.push_back(c);
+    schedule_pump();  // not from inside the old socket's callback
+    return true;
 }
 
 void LoadEngine::connect_failed(std::uint32_t c, int err) {
@@ -233,6 +269,24 @@ void LoadEngine::connect_failed(std::uint32_t c, int err) {
     // The first connection to run out of attempts, with none ever made: the server is not
     // there. Say so once, instead of retrying thousands of connections until the deadline.
     if (err == ECONNREFUSED && connected_ == 0 && abort_reason_.empty()) unreachable(err);
+}
+
+// --connect-rate: a fresh connect only when the schedule says it is due; a timer wakes the
+// pump for the next one.
+bool LoadEngine::rate_limited() {
+    if (config_.connect_rate <= 0) return false;
+    const double due = config_.connect_rate * std::chrono::duration<double>(Clock::now() - started_at_).count() + 1;
+    if (static_cast<double>(fresh_started_) < due) return false;
+    if (!rate_wait_) {
+        rate_wait_ = true;
+        const auto wait = std::chrono::duration<double>(static_cast<double>(fresh_started_) / config_.connect_rate) -
+                          (Clock::now() - started_at_);
+        rate_timer_ = loop_.call_later(std::chrono::duration_cast<Clock::duration>(wait), [this] {
+            rate_wait_ = false;
+            pump();
+        });
+    }
+    return true;
 }
 
 void LoadEngine::retry(std::uint32_t c) {
@@ -285,7 +339,7 @@ void LoadEngine::watch_reads(std::uint32_t c) {
 
 bool LoadEngine::receive(std::uint32_t c) {
     Conn& k = conns_[c];
-    while (k.state == State::open && !k.reading && k.received < k.sent) {
+    while (k.state == State::open && !k.reading && unanswered(k)) {
         switch (read_once(c)) {
         case Read::data:
         case Read::full: continue;
@@ -311,66 +365,41 @@ LoadEngine::Read LoadEngine::read_once(std::uint32_t c) {
     const ssize_t n = ::recv(k.fd.get(), buf_.data(), buf_.size(), 0);
     if (n > 0) {
         const auto got = static_cast<std::size_t>(n);
-        if (!verify(c, got)) return Read::ended;
-        const std::uint64_t before = k.received;
-        k.received += got;
+        ReplyError error;
+        const std::int64_t replies = protocol_.check(c, k.stream, {buf_.data(), got}, true, &error);
+        if (replies < 0) {
+            fail(c, error.kind, error.detail);
+            return Read::ended;
+        }
+        k.stream.received += got;
+        k.stream.answered += static_cast<std::uint32_t>(replies);
         bytes_verified_ += got;
-        driver_.received(c, before, k.received);
+        if (replies > 0) driver_.replied(c, static_cast<std::uint32_t>(replies));
         return got == buf_.size() ? Read::full : Read::data;
     }
     if (n == 0) {
-        const bool partial = driver_.partial_reply(c);
-        const bool waiting = k.received < k.target;
+        if (ended_between_replies(c, 0)) return Read::ended;
+        const bool partial = protocol_.mid_reply(c, k.stream);
         fail(c, partial ? ErrorKind::short_reply : ErrorKind::closed,
-             waiting ? fmt::format("the server closed the connection with {} reply bytes outstanding",
-                                   k.target - k.received)
-                     : std::string("the server closed the connection"));
+             unanswered(k) ? fmt::format("the server closed the connection with {} of {} replies outstanding",
+                                         k.stream.asked - k.stream.answered, k.stream.asked)
+                           : std::string("the server closed the connection"));
         return Read::ended;
     }
     const int err = errno;
     if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) return Read::nothing;
+    if (ended_between_replies(c, err)) return Read::ended;
     fail(c, err == ECONNRESET ? ErrorKind::reset : ErrorKind::io_error,
          fmt::format("recv: {}{}", std::strerror(err),
-                     k.received < k.sent ? fmt::format(" ({} reply bytes outstanding)", k.sent - k.received) : ""));
+                     unanswered(k) ? fmt::format(" ({} replies outstanding)", k.stream.asked - k.stream.answered) : ""));
     return Read::ended;
 }
 
-// Compares the got bytes in buf_ with what conn sent at that stream offset.
-bool LoadEngine::verify(std::uint32_t c, std::size_t got) {
+void LoadEngine::send(std::uint32_t c, std::uint32_t requests) {
     Conn& k = conns_[c];
-    std::size_t done = 0;
-    while (done < got) {
-        const std::uint64_t at = k.received + done;
-        if (at >= k.sent) {
-            fail(c, ErrorKind::mismatch,
-                 fmt::format("the server sent {} bytes more than it was sent ({} sent)", k.received + got - k.sent, k.sent));
-            return false;
-        }
-        const std::span<const char> expect = content_.at(c, at);
-        const std::size_t m = std::min<std::uint64_t>({got - done, expect.size(), k.sent - at});
-        if (std::memcmp(buf_.data() + done, expect.data(), m) != 0) {
-            if (first(ErrorKind::mismatch)) {
-                const auto* mine = buf_.data() + done;
-                const std::size_t i = static_cast<std::size_t>(
-                    std::mismatch(mine, mine + m, expect.data()).first - mine);
-                fail(c, ErrorKind::mismatch,
-                     fmt::format("reply byte {} of the stream is {}, but {} was sent", at + i, show_byte(mine[i]),
-                                 show_byte(expect[i])));
-            } else {
-                fail(c, ErrorKind::mismatch, {});
-            }
-            return false;
-        }
-        done += m;
-    }
-    return true;
-}
-
-void LoadEngine::send(std::uint32_t c, std::uint64_t bytes) {
-    Conn& k = conns_[c];
-    if (k.state != State::open || stopping_) return;
-    k.target += bytes;
-    if (!k.writing) flush(c);
+    if (stopping_ || (k.state != State::open && !k.reopening)) return;
+    k.stream.asked += requests;
+    if (k.state == State::open && !k.writing) flush(c);
 }
 
 // Writes queued bytes until done or the socket is full; watches writability only while
@@ -378,13 +407,15 @@ void LoadEngine::send(std::uint32_t c, std::uint64_t bytes) {
 void LoadEngine::flush(std::uint32_t c) {
     Conn& k = conns_[c];
     const int fd = k.fd.get();
-    while (k.sent < k.target) {
-        const std::span<const char> data = content_.at(c, k.sent);
-        const std::size_t len = std::min<std::uint64_t>(data.size(), k.target - k.sent);
+    ConnStream& st = k.stream;
+    const std::uint64_t target = protocol_.requests_end(st.asked);
+    while (st.sent < target) {
+        const std::span<const char> data = protocol_.request(c, st.sent);
+        const std::size_t len = std::min<std::uint64_t>(data.size(), target - st.sent);
         if (len == 0) throw std::logic_error("LoadEngine::send: queued past the end of the stream");
         const ssize_t n = ::send(fd, data.data(), len, MSG_NOSIGNAL);
         if (n >= 0) {
-            k.sent += static_cast<std::uint64_t>(n);
+            st.sent += static_cast<std::uint64_t>(n);
             bytes_sent_ += static_cast<std::uint64_t>(n);
             if (static_cast<std::size_t>(n) < len) break;  // full: epoll-et reports the next edge
             continue;
@@ -392,11 +423,12 @@ void LoadEngine::flush(std::uint32_t c) {
         const int err = errno;
         if (err == EINTR) continue;
         if (err == EAGAIN || err == EWOULDBLOCK) break;
+        if (ended_between_replies(c, err)) return;
         fail(c, err == EPIPE || err == ECONNRESET ? ErrorKind::reset : ErrorKind::io_error,
              fmt::format("send: {}", std::strerror(err)));
         return;
     }
-    const bool more = k.sent < k.target;
+    const bool more = st.sent < target;
     try {
         if (more && !k.writing) {
             loop_.add_writer(fd, [this, c] { flush(c); });
@@ -427,11 +459,13 @@ void LoadEngine::expire() {
                  fmt::format("{}; the deadline cut the retries short", errno_text(k.last_errno)));
             break;
         case State::open:
-            if (k.sent < k.target || k.received < k.sent) {
-                const ErrorKind kind = driver_.partial_reply(c) ? ErrorKind::short_reply : ErrorKind::timeout;
+            if (unanswered(k)) {
+                const ErrorKind kind = protocol_.mid_reply(c, k.stream) ? ErrorKind::short_reply : ErrorKind::timeout;
                 fail(c, kind,
-                     first(kind) ? fmt::format("{} of {} bytes sent and {} echoed when the deadline (--timeout) passed",
-                                               k.sent, k.target, k.received)
+                     first(kind) ? fmt::format("{} of {} replies, {} of {} request bytes sent and {} reply bytes "
+                                               "read when the deadline (--timeout) passed",
+                                               k.stream.answered, k.stream.asked, k.stream.sent,
+                                               protocol_.requests_end(k.stream.asked), k.stream.received)
                                  : std::string());
             }
             break;
@@ -449,7 +483,7 @@ void LoadEngine::interrupt() {
     for (std::uint32_t c = 0; c < size(); ++c) {
         const Conn& k = conns_[c];
         const bool unfinished = k.state == State::idle || k.state == State::connecting || k.state == State::backoff ||
-                                (k.state == State::open && (k.sent < k.target || k.received < k.sent));
+                                (k.state == State::open && unanswered(k));
         if (unfinished) fail(c, ErrorKind::interrupted, "stopped by a signal");
     }
     deadline_.cancel();
@@ -466,7 +500,7 @@ void LoadEngine::fail(std::uint32_t c, ErrorKind kind, std::string_view detail) 
     Conn& k = conns_[c];
     if (k.state == State::failed) return;
     errors_.add(kind, [&] { return fmt::format("{}: {}", describe_conn(c), detail); });
-    const bool was_open = k.state == State::open;
+    const bool was_open = k.state == State::open || std::exchange(k.reopening, false);
     if (k.state == State::connecting) --in_flight_;
     release(k);
     k.state = State::failed;

@@ -37,6 +37,7 @@ RunPlan share_of(const RunPlan& plan, std::uint32_t index, std::uint32_t parts) 
     RunPlan share = plan;
     share.engine.conns = part(plan.engine.conns);
     share.engine.first_conn = plan.engine.first_conn + static_cast<std::uint32_t>(index * std::uint64_t{plan.engine.conns} / parts);
+    share.engine.connect_rate = plan.engine.connect_rate / parts;
     SustainedParams& s = share.sustained_params;
     s.active = part(plan.sustained_params.active);
     s.rate = plan.sustained_params.active ? plan.sustained_params.rate * s.active / plan.sustained_params.active : 0;

@@ -1,4 +1,5 @@
-// stress_client: many connections to an echo server, every echoed byte verified.
+// stress_client: many connections to a server (echo, request/expected reply, HTTP), every
+// reply verified; `stress_client merge` merges saved results.
 // See `stress_client --help`, and README.md beside this file for the benchmark.
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "common/process_stats.hpp"
 #include "load_engine.hpp"
 #include "local_run.hpp"
+#include "merge.hpp"
 #include "options.hpp"
 #include "progress.hpp"
 #include "reactor/reactor.hpp"
@@ -97,11 +99,7 @@ stress::WorkerReport run_worker(const stress::RunPlan& plan) {
 void merge_workers(const stress::WorkerPool& pool, stress::Report& report, std::string& internal_error) {
     for (const auto& o : pool.outcomes()) {
         if (o.report) {
-            stress::merge_into(report.run, o.report->run);
-            report.client_cpu.user_s += o.report->cpu.user_s;
-            report.client_cpu.sys_s += o.report->cpu.sys_s;
-            if (internal_error.empty() && !o.report->internal_error.empty())
-                internal_error = fmt::format("worker {}: {}", o.share.index, o.report->internal_error);
+            stress::add_part(report, *o.report, fmt::format("worker {}", o.share.index), &internal_error);
         } else {
             // Its connections count as requested and not made.
             report.run.conns_requested += o.share.conns;
@@ -139,8 +137,10 @@ int run(const Options& opt) {
     plan.engine.deadline = deadline;
     plan.engine.check_connect_at_once = !opt.connect_via_reactor;
     plan.engine.abortive_close = opt.abortive_close;
+    plan.engine.connect_rate = opt.connect_rate;
+    plan.engine.protocol = stress::protocol_spec(opt, host, port);
     plan.threads = opt.threads;
-    if (opt.mode == Options::Mode::sustained) {
+    if (opt.mode != Options::Mode::scenario) {
         plan.sustained = true;
         plan.engine.nodelay = true;  // several small messages in flight must not wait for ACKs
         plan.sustained_params.active = opt.active;
@@ -245,6 +245,16 @@ int run(const Options& opt) {
         if (!internal_error.empty()) fmt::print("FAIL: {}\n", internal_error);
     }
     std::fflush(stdout);
+    if (!opt.result_file.empty()) {
+        const auto& p = plan.sustained_params;
+        stress::write_result(opt.result_file,
+                             {report.run, report.client_cpu, internal_error,
+                              fmt::format("{}, {}{}", report.run.mode, plan.engine.protocol.describe(),
+                                          plan.sustained ? fmt::format(", msg_size {}, depth {}, duration {:g} s",
+                                                                       p.msg_size, p.depth, stress::seconds(p.duration))
+                                                         : ""),
+                              host, port});
+    }
     return problems.empty() ? 0 : 1;
 }
 
@@ -254,10 +264,12 @@ int main(int argc, char** argv) {
     // A write to a connection the server reset must be an error we count, not our death:
     // MSG_NOSIGNAL covers send(), this covers anything else that writes to a socket.
     std::signal(SIGPIPE, SIG_IGN);
+    const bool merge = argc > 1 && std::string_view(argv[1]) == "merge";
     Options opt;
-    if (const auto status = stress::parse_options(argc, argv, opt)) return *status;
+    if (!merge)
+        if (const auto status = stress::parse_options(argc, argv, opt)) return *status;
     try {
-        return run(opt);
+        return merge ? stress::run_merge(argc - 1, argv + 1) : run(opt);
     } catch (const Impossible& e) {
         fmt::print(stderr, "stress_client: {}\n", e.what());
         return 2;

@@ -1,6 +1,8 @@
 #include "options.hpp"
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -26,11 +28,61 @@ std::string ipv4(const std::string& host) {
     }
 }
 
+// "2xx", "200", "200-399": the statuses that pass.
+std::string parse_statuses(const std::string& text, ProtocolSpec& p) {
+    int lo = 0, hi = 0;
+    char x1 = 0, x2 = 0, extra = 0;
+    if (std::sscanf(text.c_str(), "%1d%c%c%c", &lo, &x1, &x2, &extra) == 3 && x1 == 'x' && x2 == 'x') {
+        p.status_min = lo * 100, p.status_max = lo * 100 + 99;
+    } else if (const int n = std::sscanf(text.c_str(), "%d-%d%c", &lo, &hi, &extra); n == 2 || n == 1) {
+        p.status_min = lo, p.status_max = n == 2 ? hi : lo;
+    } else {
+        return "--expect-status takes 2xx, 200 or 200-399";
+    }
+    if (p.status_min < 100 || p.status_max > 599 || p.status_min > p.status_max)
+        return fmt::format("--expect-status {}: statuses are 100 to 599, low to high", text);
+    return {};
+}
+
+// The protocol options, checked against each other and decoded into o.protocol.
+std::string protocol_inconsistency(const CLI::App& app, Options& o, const std::string& protocol,
+                                   const std::string& statuses) {
+    const bool http = protocol == "http";
+    const bool request = app.count("--request") > 0, expect = app.count("--expect") > 0;
+    for (const char* name : {"--method", "--path", "--header", "--expect-status"})
+        if (app.count(name) && !http) return fmt::format("{} goes with --protocol http", name);
+    if (http && request) return "--protocol http makes its own requests: --request goes with line and binary protocols";
+    if (protocol == "echo" && (request || expect)) return "--request and --expect are not for --protocol echo";
+    if (protocol == "expect" && !(request && expect)) return "--request and --expect go together";
+    if ((http || request) && app.count("--msg-size")) return "--msg-size is the echo's message size";
+    o.protocol.kind = http ? ProtocolSpec::Kind::http : request ? ProtocolSpec::Kind::expect : ProtocolSpec::Kind::echo;
+    try {
+        if (request) o.protocol.request = decode_bytes(o.protocol.request);
+        if (expect) o.protocol.expect = decode_bytes(o.protocol.expect);
+    } catch (const std::invalid_argument& e) {
+        return e.what();
+    }
+    if (request && (o.protocol.request.empty() || o.protocol.expect.empty())) return "--request and --expect must not be empty";
+    if (o.method.empty() || o.method.find_first_of(" \r\n") != std::string::npos) return "--method must be one word";
+    if (o.path.empty() || o.path.find_first_of(" \r\n") != std::string::npos) return "--path must be one word, such as /index.html";
+    for (const std::string& h : o.headers)
+        if (h.find(':') == std::string::npos || h.find_first_of("\r\n") != std::string::npos)
+            return fmt::format("--header {:?} is not NAME: VALUE", h);
+    o.protocol.head = o.method == "HEAD";
+    return app.count("--expect-status") ? parse_statuses(statuses, o.protocol) : std::string();
+}
+
 // The reason a parsed command line cannot run, or empty.
 std::string inconsistency(const CLI::App& app, Options& o, bool sustained_given, double timeout_s, double duration_s) {
     if (o.mode == Options::Mode::scenario && sustained_given && app.count("--mode"))
         return "--duration, --active, --msg-size, --depth and --rate belong to --mode sustained";
-    if (sustained_given) o.mode = Options::Mode::sustained;
+    if (app.count("--hold")) {
+        for (const char* name : {"--active", "--msg-size", "--depth", "--rate", "--mode"})
+            if (app.count(name)) return fmt::format("--hold keeps the connections idle: no {}", name);
+        o.mode = Options::Mode::hold;
+    } else if (sustained_given) {
+        o.mode = Options::Mode::sustained;
+    }
     if (o.mode == Options::Mode::sustained) {
         if (!app.count("--active")) o.active = o.conns;
         if (o.active > o.conns) return fmt::format("--active {} is more than --conns {}", o.active, o.conns);
@@ -38,7 +90,11 @@ std::string inconsistency(const CLI::App& app, Options& o, bool sustained_given,
     o.duration = duration_cast<nanoseconds>(Seconds(duration_s));
     if (app.count("--timeout") && o.mode == Options::Mode::sustained && timeout_s <= duration_s)
         return "--timeout must be longer than --duration (it bounds connecting, traffic and the drain)";
-    const double default_timeout = o.mode == Options::Mode::sustained ? duration_s + 60 : 60;
+    if (o.mode == Options::Mode::hold) {
+        o.active = 0;
+        if (app.count("--timeout") && timeout_s <= duration_s) return "--timeout must be longer than --duration";
+    }
+    const double default_timeout = o.mode != Options::Mode::scenario ? duration_s + 60 : 60;
     o.timeout = duration_cast<nanoseconds>(Seconds(app.count("--timeout") ? timeout_s : default_timeout));
     if (o.threads > o.conns) return fmt::format("--threads {} is more than --conns {}", o.threads, o.conns);
     if (o.workers > o.conns) return fmt::format("--workers {} is more than --conns {}", o.workers, o.conns);
@@ -130,6 +186,29 @@ connections than the open-file limit allows).)");
     };
     for (CLI::Option* option : traffic) option->group(sustained);
 
+    bool hold = false;
+    app.add_flag("--hold", hold, "hold mode: open --conns connections (at --connect-rate) and keep\n"
+                 "them idle for --duration; fails if the server drops any")->group(sustained);
+    app.add_option("--connect-rate", o.connect_rate, "start at most this many connections a second (default: as\n"
+                   "fast as --connect-window allows)")->type_name("PER_S")->check(CLI::Range(0.001, 1e9));
+
+    const std::string proto = "Protocol (default: echo, every reply must equal what was sent)";
+    std::string protocol = "echo", statuses;
+    app.add_option("--protocol", protocol, "echo, expect (--request / --expect) or http")->type_name("NAME")
+        ->group(proto)->check(CLI::IsMember({"echo", "expect", "http"}));
+    app.add_option("--request", o.protocol.request,
+                   "what each request sends: text with C escapes (\\r\\n, \\xHH),\n"
+                   "or @FILE; for line and binary protocols, with --expect")->type_name("BYTES")->group(proto);
+    app.add_option("--expect", o.protocol.expect,
+                   "the exact reply to each request (same syntax); with --protocol\n"
+                   "http, the exact body of each response (default: not checked)")->type_name("BYTES")->group(proto);
+    app.add_option("--method", o.method, "HTTP method (default GET)")->type_name("NAME")->group(proto);
+    app.add_option("--path", o.path, "HTTP request target (default /)")->type_name("PATH")->group(proto);
+    app.add_option("--header", o.headers, "an HTTP request header, \"Name: value\" (repeatable)")
+        ->type_name("HEADER")->group(proto)->allow_extra_args(false);
+    app.add_option("--expect-status", statuses, "HTTP statuses that pass: 2xx (default), 200 or 200-399")
+        ->type_name("RANGE")->group(proto);
+
     const std::string server = "Server";
     app.add_option("--spawn-server", o.spawn_backend,
                    "start the project's echo_server with --backend NAME --port 0,\n"
@@ -145,6 +224,9 @@ connections than the open-file limit allows).)");
     const std::string output = "Output";
     app.add_flag("--json", o.json, "print one JSON object with every figure, and nothing else")->group(output);
     app.add_flag("--no-progress", no_progress, "no progress bar or stage lines")->group(output);
+    app.add_option("--result-file", o.result_file,
+                   "also write the whole result (histograms, error counts, stages)\n"
+                   "as JSON to FILE, for `stress_client merge FILE...`")->type_name("FILE")->group(output);
 
     app.callback([&] {
         o.mode = mode == "sustained" ? Options::Mode::sustained : Options::Mode::scenario;
@@ -152,8 +234,49 @@ connections than the open-file limit allows).)");
         const bool sustained_given = std::any_of(traffic.begin(), traffic.end(), [](auto* t) { return t->count() > 0; });
         if (const std::string why = inconsistency(app, o, sustained_given, timeout_s, duration_s); !why.empty())
             throw CLI::ValidationError(why);
+        if (const std::string why = protocol_inconsistency(app, o, app.count("--protocol") || !(app.count("--request") || app.count("--expect")) ? protocol : "expect", statuses);
+            !why.empty())
+            throw CLI::ValidationError(why);
     });
     return iomux::tools::parse_cli(app, argc, argv);
+}
+
+ProtocolSpec protocol_spec(const Options& o, const std::string& host, std::uint16_t port) {
+    ProtocolSpec spec = o.protocol;
+    if (spec.kind != ProtocolSpec::Kind::http) return spec;
+    spec.request = fmt::format("{} {} HTTP/1.1\r\nHost: {}:{}\r\n", o.method, o.path, host, port);
+    for (const std::string& h : o.headers) spec.request += h + "\r\n";
+    spec.request += "\r\n";
+    return spec;
+}
+
+std::string decode_bytes(const std::string& arg) {
+    if (arg.starts_with('@')) {
+        std::ifstream f(arg.substr(1), std::ios::binary);
+        std::ostringstream text;
+        if (!(f && text << f.rdbuf())) throw std::invalid_argument(fmt::format("cannot read {}", arg.substr(1)));
+        return text.str();
+    }
+    std::string out;
+    for (std::size_t i = 0; i < arg.size(); ++i) {
+        if (arg[i] != '\\') {
+            out += arg[i];
+            continue;
+        }
+        const char e = i + 1 < arg.size() ? arg[++i] : '\0';
+        static constexpr std::string_view from = "rnt0\\\"'@", to("\r\n\t\0\\\"'@", 8);
+        if (const auto k = from.find(e); e != '\0' && k != std::string_view::npos) {
+            out += to[k];
+        } else if (e == 'x' && i + 2 < arg.size() && std::isxdigit(static_cast<unsigned char>(arg[i + 1])) &&
+                   std::isxdigit(static_cast<unsigned char>(arg[i + 2]))) {
+            out += static_cast<char>(std::stoi(arg.substr(i + 1, 2), nullptr, 16));
+            i += 2;
+        } else {
+            throw std::invalid_argument(fmt::format(
+                "a bad escape at byte {} of {:?}: use \\r \\n \\t \\0 \\\\ \\\" \\' \\@ or \\xHH", i, arg));
+        }
+    }
+    return out;
 }
 
 }  // namespace stress

@@ -67,8 +67,8 @@ std::string format_table(const Report& r) {
     };
 
     line("");
-    line("stress_client: {} connection{} to {}:{} ({} mode), client backend {}{}", run.conns_requested,
-         run.conns_requested == 1 ? "" : "s", r.host, r.port, run.mode, r.backend,
+    line("stress_client: {} connection{} to {}:{} ({} mode, {}), client backend {}{}", run.conns_requested,
+         run.conns_requested == 1 ? "" : "s", r.host, r.port, run.mode, run.protocol, r.backend,
          r.source_addrs ? fmt::format(", {} source addresses", r.source_addrs) : "");
     if (r.workers > 0 || r.threads > 1)
         line("{} worker process{}, {} thread{} each", std::max<std::uint32_t>(r.workers, 1), r.workers > 1 ? "es" : "",
@@ -88,9 +88,11 @@ std::string format_table(const Report& r) {
          run.messages_expected, run.bytes_sent, run.bytes_verified);
     if (run.sustained) {
         const SustainedFigures& s = *run.sustained;
-        line("  {:<22} {:.0f} msgs/s, {:.2f} MB/s over {:.3f} s ({} active of {}, {}-byte messages, depth {}, {})",
-             "throughput", s.msgs_per_s, s.mb_per_s, s.window_s, s.active, run.conns_requested, s.msg_size, s.depth,
-             s.rate > 0 ? fmt::format("open loop at {:g} msgs/s", s.rate) : std::string("closed loop"));
+        const bool echo = run.protocol == "echo";
+        line("  {:<22} {:.0f} {}/s, {:.2f} MB/s of replies over {:.3f} s ({} active of {}, {}depth {}, {})", "throughput",
+             s.msgs_per_s, echo ? "msgs" : "requests", s.mb_per_s, s.window_s, s.active, run.conns_requested,
+             echo ? fmt::format("{}-byte messages, ", s.msg_size) : "", s.depth,
+             s.rate > 0 ? fmt::format("open loop at {:g}/s", s.rate) : std::string("closed loop"));
         if (s.rate_backlog > 0)
             line("  {:<22} {} messages offered by --rate were never sent: every connection had --depth in flight",
                  "rate not met", s.rate_backlog);
@@ -100,6 +102,16 @@ std::string format_table(const Report& r) {
         line("  {:<22} p50 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}  mean {:.1f}  ({} samples)", "round trip (us)",
              us(h.percentile(50)), us(h.percentile(99)), us(h.percentile(99.9)), us(h.max()), h.mean() / 1e3,
              h.count());
+    if (const LatencyHistogram& c = run.connect_latency; c.count() > 0)
+        line("  {:<22} p50 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}  ({} connects)", "connect (us)",
+             us(c.percentile(50)), us(c.percentile(99)), us(c.percentile(99.9)), us(c.max()), c.count());
+    if (!run.statuses.empty()) {
+        std::string counts;
+        for (const auto& [status, n] : run.statuses) counts += fmt::format("{}{}: {}", counts.empty() ? "" : ", ", status, n);
+        line("  {:<22} {}", "HTTP statuses", counts);
+    }
+    if (run.reconnects > 0)
+        line("  {:<22} {} (the server ended keep-alive connections; made again)", "reconnects", run.reconnects);
     line("  {:<22} {:.3f} s (user {:.3f}, sys {:.3f})", "client CPU", r.client_cpu.total(), r.client_cpu.user_s,
          r.client_cpu.sys_s);
     if (r.server && r.server->sampled) {
@@ -132,7 +144,11 @@ std::string format_json(const Report& r) {
     using Json = nlohmann::ordered_json;  // the fields in the order a reader expects them
     const RunResult& run = r.run;
     const auto problems = r.problems();
-    const LatencyHistogram& h = run.latency;
+    auto percentiles = [](const LatencyHistogram& h) {
+        return Json{{"count", h.count()}, {"min", us(h.min())}, {"mean", h.mean() / 1e3}, {"p50", us(h.percentile(50))},
+                    {"p90", us(h.percentile(90))}, {"p99", us(h.percentile(99))}, {"p999", us(h.percentile(99.9))},
+                    {"max", us(h.max())}};
+    };
     Json stages = Json::array();
     for (const StageResult& s : run.stages) {
         Json& stage = stages.emplace_back(
@@ -160,7 +176,7 @@ std::string format_json(const Report& r) {
         if (s->died_early) server["died_early"] = *s->died_early;
     }
     const Json j = {
-        {"tool", "stress_client"}, {"ok", problems.empty()}, {"mode", run.mode}, {"host", r.host}, {"port", r.port},
+        {"tool", "stress_client"}, {"ok", problems.empty()}, {"mode", run.mode}, {"protocol", run.protocol}, {"host", r.host}, {"port", r.port},
         {"backend", r.backend}, {"source_addrs", r.source_addrs}, {"timeout_s", r.timeout_s}, {"threads", r.threads},
         {"workers", r.workers}, {"worker_failures", r.worker_failures}, {"conns_requested", run.conns_requested},
         {"conns_made", run.conns_made}, {"connect_attempts", run.connect_attempts},
@@ -168,9 +184,8 @@ std::string format_json(const Report& r) {
         {"messages_expected", run.messages_expected}, {"messages_verified", run.messages_verified},
         {"all_verified", run.messages_verified == run.messages_expected && run.errors.total() == 0},
         {"bytes_sent", run.bytes_sent}, {"bytes_verified", run.bytes_verified},
-        {"latency_us", {{"count", h.count()}, {"min", us(h.min())}, {"mean", h.mean() / 1e3},
-                        {"p50", us(h.percentile(50))}, {"p90", us(h.percentile(90))}, {"p99", us(h.percentile(99))},
-                        {"p999", us(h.percentile(99.9))}, {"max", us(h.max())}}},
+        {"latency_us", percentiles(run.latency)}, {"connect_latency_us", percentiles(run.connect_latency)},
+        {"reconnects", run.reconnects}, {"http_status", run.statuses},
         {"sustained", sustained}, {"errors_total", run.errors.total()}, {"errors", errors},
         {"first_errors", first_errors}, {"client_cpu_s", r.client_cpu.total()}, {"client_user_s", r.client_cpu.user_s},
         {"client_sys_s", r.client_cpu.sys_s},

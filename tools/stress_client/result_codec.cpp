@@ -49,10 +49,11 @@ void from_json(const Json& j, ErrorLog& log) {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StageResult, name, expected, done, wall_s, cpu_s, server_cpu_s)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SustainedFigures, active, msg_size, depth, rate, window_s, messages, msgs_per_s,
                                    mb_per_s, rate_backlog)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RunResult, mode, conns_requested, conns_made, connect_attempts, connect_wall_s,
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RunResult, mode, protocol, conns_requested, conns_made, connect_attempts, connect_wall_s,
                                    wall_s, stages, messages_expected, messages_verified, bytes_sent, bytes_verified,
-                                   latency, errors, abort_reason, deadline_passed, sustained)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(WorkerReport, run, cpu, internal_error)
+                                   latency, connect_latency, reconnects, statuses, errors, abort_reason,
+                                   deadline_passed, sustained)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(WorkerReport, run, cpu, internal_error, scenario, host, port)
 
 std::string encode(const WorkerReport& report) { return Json(report).dump(); }
 

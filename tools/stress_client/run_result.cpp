@@ -14,12 +14,16 @@ void take_engine_figures(const LoadEngine& engine, Clock::time_point end, RunRes
     result.bytes_sent = engine.bytes_sent();
     result.bytes_verified = engine.bytes_verified();
     result.errors = engine.errors();
+    result.connect_latency = engine.connect_latency();
+    result.reconnects = engine.reconnects();
+    result.statuses = engine.protocol().statuses();
+    result.protocol = engine.protocol().name();
     result.abort_reason = engine.abort_reason();
     result.deadline_passed = engine.expired();
 }
 
 void merge_into(RunResult& total, const RunResult& part) {
-    if (total.mode.empty()) total.mode = part.mode;
+    if (total.mode.empty()) total.mode = part.mode, total.protocol = part.protocol;
     total.conns_requested += part.conns_requested;
     total.conns_made += part.conns_made;
     total.connect_attempts += part.connect_attempts;
@@ -43,6 +47,9 @@ void merge_into(RunResult& total, const RunResult& part) {
     total.bytes_sent += part.bytes_sent;
     total.bytes_verified += part.bytes_verified;
     total.latency.merge(part.latency);
+    total.connect_latency.merge(part.connect_latency);
+    total.reconnects += part.reconnects;
+    for (const auto& [status, n] : part.statuses) total.statuses[status] += n;
     total.errors.merge(part.errors);
     if (total.abort_reason.empty()) total.abort_reason = part.abort_reason;
     total.deadline_passed = total.deadline_passed || part.deadline_passed;

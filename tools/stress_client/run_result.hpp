@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,7 +41,8 @@ struct SustainedFigures {
 };
 
 struct RunResult {
-    std::string mode;  // "scenario" or "sustained"
+    std::string mode;  // "scenario", "sustained" or "hold"
+    std::string protocol = "echo";  // "echo", "expect" or "http"
     std::uint32_t conns_requested = 0;
     std::uint32_t conns_made = 0;
     std::uint64_t connect_attempts = 0;
@@ -51,7 +53,10 @@ struct RunResult {
     std::uint64_t messages_verified = 0;
     std::uint64_t bytes_sent = 0;
     std::uint64_t bytes_verified = 0;
-    LatencyHistogram latency;  // send of a message to the last byte of its echo
+    LatencyHistogram latency;  // send of a message to the last byte of its reply
+    LatencyHistogram connect_latency;  // socket() to established, per connection made
+    std::uint64_t reconnects = 0;      // connections the server ended between replies, made again
+    std::map<std::string, std::uint64_t> statuses;  // HTTP replies by status
     ErrorLog errors;
     std::string abort_reason;  // why the run was cut short as a whole, or empty
     bool deadline_passed = false;

@@ -17,8 +17,9 @@ EngineConfig reading_on_demand(EngineConfig config) {
 Scenario::Scenario(iomux::Reactor& loop, EngineConfig config, StageBarrier& stages, std::vector<std::string> messages)
     : loop_(loop),
       stages_(stages),
-      content_(std::move(messages)),
-      engine_(loop, reading_on_demand(config), content_, *this),
+      rounds_(messages.size()),
+      protocol_(make_protocol(config.protocol, config.conns, std::make_unique<MessageSequence>(std::move(messages)))),
+      engine_(loop, reading_on_demand(config), *protocol_, *this),
       waiting_(config.conns, 0),
       sent_at_(config.conns, 0) {}
 
@@ -26,7 +27,7 @@ Scenario::~Scenario() { leave_barrier(); }
 
 RunResult Scenario::run() {
     result_.mode = "scenario";
-    result_.messages_expected = std::uint64_t{engine_.size()} * content_.size();
+    result_.messages_expected = std::uint64_t{engine_.size()} * rounds_;
     stages_.begin("connect", [this] { return progress(); });
     engine_.start();
     loop_.run();
@@ -69,7 +70,6 @@ void Scenario::start_phase(std::size_t k) {
     if (engine_.stopping()) return;
     phase_ = k;
     pending_ = in_phase_ = verified_in_phase_ = 0;
-    const std::string& message = content_.message(k);
     // Sending may fail a connection on the spot (reset); it then settles its reply at once,
     // and the phase must not end before every connection had its turn.
     passing_ = true;
@@ -79,7 +79,7 @@ void Scenario::start_phase(std::size_t k) {
         ++pending_;
         ++in_phase_;
         sent_at_[c] = now_ns();
-        engine_.send(c, message.size());
+        engine_.send(c, 1);
     }
     read_next_ = 0;
     read_pass();
@@ -102,10 +102,8 @@ void Scenario::read_pass() {
     if (pending_ == 0) phase_done();
 }
 
-void Scenario::received(std::uint32_t c, std::uint64_t, std::uint64_t after) {
-    // The engine verified every byte against what was sent, so the reply is complete
-    // exactly when the stream reaches the end of this message.
-    if (!waiting_[c] || after < content_.end_of(phase_)) return;
+void Scenario::replied(std::uint32_t c, std::uint32_t) {
+    if (!waiting_[c]) return;
     result_.latency.record(now_ns() - sent_at_[c]);
     ++verified_in_phase_;
     ++result_.messages_verified;
@@ -128,13 +126,9 @@ void Scenario::settled(std::uint32_t c) {
     }
 }
 
-bool Scenario::partial_reply(std::uint32_t c) const {
-    return phase_ != kNone && waiting_[c] && engine_.received(c) > content_.begin_of(phase_);
-}
-
 void Scenario::phase_done() {
     if (engine_.stopping()) return;
-    const bool go_on = phase_ + 1 < content_.size() && any_open();
+    const bool go_on = phase_ + 1 < rounds_ && any_open();
     in_barrier_ = go_on;
     const std::size_t next = phase_ + 1;
     stages_.arrive(loop_, in_phase_, verified_in_phase_, fmt::format("message {}", next + 1),

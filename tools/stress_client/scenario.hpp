@@ -1,7 +1,8 @@
 // Scenario: the material's client. Connect every connection; then, for each message in
 // turn, send it on every connection and wait until every connection has its full echo
 // back (a barrier per message, as the material's send-all / recv-all loops), verified byte
-// for byte, however many pieces it arrives in.
+// for byte, however many pieces it arrives in. With another protocol (--request, --protocol
+// http) each of the three rounds sends one request per connection and awaits its reply.
 //
 // Each message is two passes, as in the material: a send pass over every connection, then
 // a read pass that reads each reply directly (LoadEngine::receive) instead of waiting to be
@@ -38,9 +39,8 @@ public:
 
 private:
     void connect_done() override;
-    void received(std::uint32_t conn, std::uint64_t before, std::uint64_t after) override;
+    void replied(std::uint32_t conn, std::uint32_t replies) override;
     void failed(std::uint32_t conn) override;
-    bool partial_reply(std::uint32_t conn) const override;
 
     void start_phase(std::size_t k);
     void read_pass();
@@ -52,7 +52,8 @@ private:
 
     iomux::Reactor& loop_;
     StageBarrier& stages_;
-    MessageSequence content_;
+    const std::size_t rounds_;
+    std::unique_ptr<Protocol> protocol_;
     LoadEngine engine_;
     RunResult result_;
 

@@ -1,5 +1,6 @@
 #include "stream_content.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace stress {
@@ -17,7 +18,11 @@ std::span<const char> MessageSequence::at(std::uint32_t, std::uint64_t offset) c
     return std::span<const char>(stream_).subspan(static_cast<std::size_t>(offset));
 }
 
-PatternStream::PatternStream() : pattern_(2 * kPeriod) {
+std::uint64_t MessageSequence::messages_end(std::uint64_t n) const noexcept {
+    return n == 0 ? 0 : ends_[std::min<std::uint64_t>(n, ends_.size()) - 1];
+}
+
+PatternStream::PatternStream(std::uint32_t msg_size) : msg_size_(msg_size), pattern_(2 * kPeriod) {
     // xorshift64: fixed seed, so a failing run can be reproduced byte for byte.
     std::uint64_t x = 0x9E3779B97F4A7C15ull;
     for (std::size_t i = 0; i < kPeriod; ++i) {

@@ -17,6 +17,8 @@ public:
     // The bytes that connection `conn` sends from stream offset `offset` on, as one
     // contiguous run: at least one byte, or none past the end of a finite stream.
     virtual std::span<const char> at(std::uint32_t conn, std::uint64_t offset) const noexcept = 0;
+    // The stream offset where the first n messages end: an echo of them is complete there.
+    virtual std::uint64_t messages_end(std::uint64_t n) const noexcept = 0;
 };
 
 // The material's client: every connection sends the same messages, one after another.
@@ -31,12 +33,9 @@ public:
     explicit MessageSequence(std::vector<std::string> messages);
 
     std::span<const char> at(std::uint32_t conn, std::uint64_t offset) const noexcept override;
+    std::uint64_t messages_end(std::uint64_t n) const noexcept override;
 
     std::size_t size() const noexcept { return messages_.size(); }
-    const std::string& message(std::size_t i) const { return messages_.at(i); }
-    // Stream offsets where message i begins and ends.
-    std::uint64_t begin_of(std::size_t i) const { return ends_.at(i) - messages_.at(i).size(); }
-    std::uint64_t end_of(std::size_t i) const { return ends_.at(i); }
 
 private:
     std::vector<std::string> messages_;
@@ -49,14 +48,16 @@ private:
 // between two connections, show up as a mismatch within a few bytes.
 class PatternStream final : public StreamContent {
 public:
-    PatternStream();
+    explicit PatternStream(std::uint32_t msg_size);
 
     std::span<const char> at(std::uint32_t conn, std::uint64_t offset) const noexcept override;
+    std::uint64_t messages_end(std::uint64_t n) const noexcept override { return n * msg_size_; }
 
     // Longest run at() returns; replies are verified in pieces no longer than this.
     static constexpr std::size_t kPeriod = 65521;  // prime: never in step with a message size
 
 private:
+    std::uint64_t msg_size_;
     std::vector<char> pattern_;  // two periods back to back: any window of kPeriod is contiguous
 };
 

@@ -16,7 +16,8 @@ Sustained::Sustained(iomux::Reactor& loop, const EngineConfig& config, Progress&
     : loop_(loop),
       progress_(progress),
       params_(params),
-      engine_(loop, config, content_, *this),
+      protocol_(make_protocol(config.protocol, config.conns, std::make_unique<PatternStream>(params.msg_size))),
+      engine_(loop, config, *protocol_, *this),
       lane_of_(config.conns, kIdle),
       clock_(std::move(server_cpu), cpu_scope) {}
 
@@ -30,7 +31,7 @@ std::int64_t Sustained::since_t0() const {
 }
 
 RunResult Sustained::run() {
-    result_.mode = "sustained";
+    result_.mode = params_.active == 0 ? "hold" : "sustained";
     progress_.begin("connect", [this] {
         return std::pair<std::uint64_t, std::uint64_t>{engine_.connected() + engine_.connect_failed(), engine_.size()};
     });
@@ -40,7 +41,10 @@ RunResult Sustained::run() {
     loop_.run();
     const Clock::time_point end = finished_at_ != Clock::time_point{} ? finished_at_ : Clock::now();
     if (stage_open_) progress_.end(engine_.expired() ? "the deadline (--timeout) passed" : "stopped");
-    if (t0_ != Clock::time_point{} && traffic_end_ == Clock::time_point{}) traffic_end_ = end;
+    if (t0_ != Clock::time_point{} && traffic_end_ == Clock::time_point{}) {
+        traffic_end_ = end;
+        bytes_at_end_ = engine_.bytes_verified();
+    }
     take_engine_figures(engine_, end, result_);
     const bool traffic = t0_ != Clock::time_point{};
     if (!connect_stage_) {
@@ -59,13 +63,16 @@ RunResult Sustained::run() {
     s.messages = completed_in_window_;
     if (s.window_s > 0) {
         s.msgs_per_s = static_cast<double>(completed_in_window_) / s.window_s;
-        s.mb_per_s = s.msgs_per_s * params_.msg_size / 1e6;
+        s.mb_per_s = static_cast<double>(bytes_at_end_ - bytes_at_t0_) / s.window_s / 1e6;
     }
     s.rate_backlog = rate_backlog_;
     result_.sustained = s;
-    if (traffic) {
-        StageResult& stage = result_.stages.emplace_back(StageResult{"traffic", issued_, completed_, seconds(end - t0_)});
-        clock_.lap(stage);
+    if (traffic && params_.active == 0) {
+        std::uint32_t open = 0;
+        for (std::uint32_t c = 0; c < engine_.size(); ++c) open += engine_.is_open(c);
+        clock_.lap(result_.stages.emplace_back(StageResult{"hold", engine_.connected(), open, seconds(end - t0_)}));
+    } else if (traffic) {
+        clock_.lap(result_.stages.emplace_back(StageResult{"traffic", issued_, completed_, seconds(end - t0_)}));
     }
     return std::move(result_);
 }
@@ -85,7 +92,7 @@ void Sustained::connect_done() {
         lanes_.push_back(Lane{c});
     }
     live_lanes_ = static_cast<std::uint32_t>(lanes_.size());
-    if (lanes_.empty()) {
+    if (lanes_.empty() && (params_.active > 0 || engine_.connected() == 0)) {
         finished_at_ = Clock::now();
         return engine_.finish();
     }
@@ -94,18 +101,21 @@ void Sustained::connect_done() {
     connect_stage_ = StageResult{"connect", engine_.size(), engine_.connected(), wall};
     clock_.lap(*connect_stage_);
     t0_ = Clock::now();
+    bytes_at_t0_ = engine_.bytes_verified();
     stop_timer_ = loop_.call_later(params_.duration, [this] { stop_traffic(); });
     const auto total_ms = std::chrono::duration_cast<std::chrono::milliseconds>(params_.duration).count();
-    progress_.begin(fmt::format("traffic ({} active)", lanes_.size()), [this, total_ms] {
+    progress_.begin(lanes_.empty() ? fmt::format("hold ({} open)", engine_.connected())
+                                   : fmt::format("traffic ({} active)", lanes_.size()),
+                    [this, total_ms] {
         return std::pair<std::uint64_t, std::uint64_t>{
             static_cast<std::uint64_t>(std::min<std::int64_t>(since_t0() / 1'000'000, total_ms)),
             static_cast<std::uint64_t>(total_ms)};
     });
     stage_open_ = true;
-    if (params_.rate > 0) return tick();
+    if (params_.rate > 0 && !lanes_.empty()) return tick();
     for (std::uint32_t i = 0; i < lanes_.size(); ++i) {
         for (std::uint32_t d = 0; d < params_.depth; ++d) push(i, 0);
-        engine_.send(lanes_[i].conn, std::uint64_t{params_.depth} * params_.msg_size);
+        engine_.send(lanes_[i].conn, params_.depth);
     }
 }
 
@@ -117,11 +127,9 @@ void Sustained::push(std::uint32_t lane, std::int64_t stamp) {
     ++issued_;
 }
 
-void Sustained::received(std::uint32_t c, std::uint64_t before, std::uint64_t after) {
+void Sustained::replied(std::uint32_t c, std::uint32_t done) {
     const std::uint32_t lane = lane_of_[c];
-    if (lane == kIdle) return;  // cannot happen: nothing was sent, so verify() failed it
-    const std::uint64_t done = after / params_.msg_size - before / params_.msg_size;
-    if (done == 0) return;
+    if (lane == kIdle) return;  // cannot happen: nothing was sent, so the protocol failed it
     Lane& l = lanes_[lane];
     const std::int64_t now = since_t0();
     for (std::uint64_t i = 0; i < done; ++i) {
@@ -138,7 +146,7 @@ void Sustained::received(std::uint32_t c, std::uint64_t before, std::uint64_t af
     completed_in_window_ += done;
     if (params_.rate > 0) return;
     for (std::uint64_t i = 0; i < done; ++i) push(lane, now);
-    engine_.send(c, done * params_.msg_size);
+    engine_.send(c, done);
 }
 
 void Sustained::failed(std::uint32_t c) {
@@ -152,8 +160,6 @@ void Sustained::failed(std::uint32_t c) {
     if (--live_lanes_ == 0 && !draining_) return stop_traffic();
     if (draining_ && in_flight_ == 0) drained();
 }
-
-bool Sustained::partial_reply(std::uint32_t c) const { return engine_.received(c) % params_.msg_size != 0; }
 
 // Open loop: sends what the schedule says is due by now.
 void Sustained::tick() {
@@ -173,7 +179,7 @@ void Sustained::tick() {
         next_lane_ = (next_lane_ + 1) % lanes_.size();
         const auto intended = static_cast<std::int64_t>(static_cast<double>(issued_) * 1e9 / params_.rate);
         push(lane, intended);
-        engine_.send(lanes_[lane].conn, params_.msg_size);
+        engine_.send(lanes_[lane].conn, 1);
     }
     rate_backlog_ = due - issued_;
     tick_timer_ = loop_.call_later(kTick, [this] { tick(); });
@@ -183,11 +189,15 @@ void Sustained::stop_traffic() {
     if (draining_) return;
     draining_ = true;
     traffic_end_ = Clock::now();
+    bytes_at_end_ = engine_.bytes_verified();
     stop_timer_.cancel();
     tick_timer_.cancel();
     const double window = seconds(traffic_end_ - t0_);
-    progress_.end(fmt::format("{} messages in {:.3f} s, {:.0f} msgs/s", completed_in_window_, window,
-                              window > 0 ? static_cast<double>(completed_in_window_) / window : 0.0));
+    if (lanes_.empty())
+        progress_.end(fmt::format("{} connections held for {:.3f} s", engine_.connected(), window));
+    else
+        progress_.end(fmt::format("{} messages in {:.3f} s, {:.0f} msgs/s", completed_in_window_, window,
+                                  window > 0 ? static_cast<double>(completed_in_window_) / window : 0.0));
     stage_open_ = false;
     if (in_flight_ == 0) return drained();
     progress_.begin("drain", [this] { return std::pair<std::uint64_t, std::uint64_t>{0, in_flight_}; });

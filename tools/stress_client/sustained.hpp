@@ -13,6 +13,12 @@
 // omission).
 //
 // After --duration no new messages go out; those in flight are awaited and verified too.
+//
+// Hold (--hold, no active connection): the connections are made (at --connect-rate) and
+// kept idle for --duration, watched: one the server ends or resets fails the run.
+//
+// Messages are the protocol's requests: echoes of --msg-size bytes by default, or the
+// --request / HTTP request, with --depth of them pipelined per connection.
 #pragma once
 
 #include <cstdint>
@@ -27,7 +33,7 @@
 namespace stress {
 
 struct SustainedParams {
-    std::uint32_t active = 1;
+    std::uint32_t active = 1;  // 0: hold
     std::uint32_t msg_size = 64;
     std::uint32_t depth = 1;
     Clock::duration duration = std::chrono::seconds(5);
@@ -54,9 +60,8 @@ private:
     static constexpr std::uint32_t kIdle = UINT32_MAX;
 
     void connect_done() override;
-    void received(std::uint32_t conn, std::uint64_t before, std::uint64_t after) override;
+    void replied(std::uint32_t conn, std::uint32_t replies) override;
     void failed(std::uint32_t conn) override;
-    bool partial_reply(std::uint32_t conn) const override;
 
     void push(std::uint32_t lane, std::int64_t stamp);
     void tick();
@@ -67,7 +72,7 @@ private:
     iomux::Reactor& loop_;
     Progress& progress_;
     const SustainedParams params_;
-    PatternStream content_;
+    std::unique_ptr<Protocol> protocol_;
     LoadEngine engine_;
     RunResult result_;
 
@@ -83,6 +88,7 @@ private:
     bool stage_open_ = false;
     std::uint64_t in_flight_ = 0, issued_ = 0, completed_ = 0, completed_in_window_ = 0;
     std::uint64_t rate_backlog_ = 0;
+    std::uint64_t bytes_at_t0_ = 0, bytes_at_end_ = 0;  // reply bytes read, for MB/s
     iomux::TimerHandle stop_timer_, tick_timer_;
 };
 
