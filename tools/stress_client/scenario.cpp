@@ -45,13 +45,16 @@ void Scenario::leave_barrier() {
 
 // (settled, expected) in the current stage, for the progress bar.
 std::pair<std::uint64_t, std::uint64_t> Scenario::progress() const {
+    // The next stage's bar is drawn from the barrier's release, before start_phase(): from 0,
+    // not from where the last stage ended.
+    if (starting_) return {0, engine_.connected()};
     if (phase_ == kNone) return {engine_.connected() + engine_.connect_failed(), engine_.size()};
     return {in_phase_ - pending_, in_phase_};
 }
 
 void Scenario::connect_done() {
     const bool go_on = any_open();
-    in_barrier_ = go_on;
+    in_barrier_ = starting_ = go_on;
     stages_.arrive(loop_, engine_.size(), engine_.connected(), "message 1",
                    go_on ? std::function<void()>([this] { start_phase(0); }) : std::function<void()>(),
                    [this] { return progress(); });
@@ -69,6 +72,7 @@ bool Scenario::any_open() const {
 void Scenario::start_phase(std::size_t k) {
     if (engine_.stopping()) return;
     phase_ = k;
+    starting_ = false;
     pending_ = in_phase_ = verified_in_phase_ = 0;
     // Sending may fail a connection on the spot (reset); it then settles its reply at once,
     // and the phase must not end before every connection had its turn.
@@ -129,7 +133,7 @@ void Scenario::settled(std::uint32_t c) {
 void Scenario::phase_done() {
     if (engine_.stopping()) return;
     const bool go_on = phase_ + 1 < rounds_ && any_open();
-    in_barrier_ = go_on;
+    in_barrier_ = starting_ = go_on;
     const std::size_t next = phase_ + 1;
     stages_.arrive(loop_, in_phase_, verified_in_phase_, fmt::format("message {}", next + 1),
                    go_on ? std::function<void()>([this, next] { start_phase(next); }) : std::function<void()>(),

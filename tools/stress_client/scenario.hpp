@@ -62,6 +62,7 @@ private:
     std::size_t phase_ = kNone;
     bool passing_ = false;       // the send or read pass is not through yet: no phase end
     bool in_barrier_ = true;     // the barrier counts on us (until we finish or stop)
+    bool starting_ = false;      // a stage ended, the next one's start_phase() is yet to run
     std::uint32_t read_next_ = 0;          // where the read pass goes on
     std::uint32_t stalled_on_ = kNoConn;   // the connection the read pass waits for
     std::uint64_t pending_ = 0;  // replies of this phase not yet settled (verified or failed)
