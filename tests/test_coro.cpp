@@ -542,6 +542,39 @@ TEST_CASE("streams: close() resumes the pending read and write with operation_ca
     CHECK(got == big);
 }
 
+TEST_CASE("streams: a read timed out by with_timeout leaves the stream usable; the bytes that come later are read") {
+    Reactor loop;
+    Acceptor acceptor(loop, "127.0.0.1", 0);
+    StreamPair pair;
+    connect_pair(loop, acceptor, pair);
+    Outcome out;
+    std::string got;
+    int timeouts = 0;
+    auto reader = [](Stream& s, std::string& got, int& timeouts) -> Task<> {
+        for (;;) {
+            try {
+                if (co_await iomux::with_timeout(20ms, s.read(got)) == 0) break;
+            } catch (const std::system_error& e) {
+                if (e.code() != std::errc::timed_out) throw;
+                ++timeouts;
+            }
+        }
+    };
+    iomux::spawn(loop, record(reader(pair.server, got, timeouts), out));
+    REQUIRE(run_until(loop, [&] { return timeouts >= 2; }));
+    auto writer = [](Stream& s) -> Task<> {
+        co_await s.write("late ");
+        co_await iomux::sleep(50ms);
+        co_await s.write("bytes");
+        s.write_eof();
+    };
+    iomux::spawn(loop, writer(pair.client));
+    REQUIRE(run_until(loop, [&] { return out.done; }));
+    CHECK(out.error == 0);
+    CHECK(got == "late bytes");
+    CHECK(timeouts >= 3);  // one more while the writer slept
+}
+
 TEST_CASE("Acceptor: connections that arrive before accept() queue in order; close() cancels accept()") {
     Reactor loop;
     Acceptor acceptor(loop, "127.0.0.1", 0);
