@@ -170,6 +170,8 @@ inline std::coroutine_handle<> PromiseBase::finish_detached() noexcept {
 
 template <typename T>
 class [[nodiscard]] Task {
+    static_assert(!std::is_reference_v<T>, "Task<T>: T is a value (a pointer for a reference) or void");
+
 public:
     using promise_type = detail::Promise<T>;
 

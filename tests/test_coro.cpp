@@ -819,3 +819,34 @@ TEST_CASE("run_in_loop: fn runs on the other loop's thread; its result or except
     CHECK(ran_on != std::this_thread::get_id());
     CHECK(failed.error == EDOM);
 }
+
+TEST_CASE("run_in_loop cancelled while fn runs: the task resumes at once, the late result is dropped") {
+    Reactor loop;
+    Reactor other;
+    std::atomic<bool> stop{false};
+    std::atomic<bool> fn_done{false};
+    std::thread t([&] {
+        while (!stop) other.run_once(10ms);
+    });
+    Outcome out;
+    auto body = [](Reactor& other, std::atomic<bool>& fn_done) -> Task<> {
+        auto v = co_await iomux::run_in_loop(other, [&fn_done] {
+            std::this_thread::sleep_for(100ms);
+            fn_done = true;
+            return std::make_unique<int>(5);  // a move-only result
+        });
+        CHECK(v == nullptr);  // not reached
+    };
+    TaskHandle h = iomux::spawn(loop, record(body(other, fn_done), out));
+    loop.run_once(0ms);
+    REQUIRE(!out.done);
+    h.cancel();
+    CHECK(out.done);
+    CHECK(out.error == ECANCELED);
+    CHECK(!fn_done);
+    const bool finished = run_until(loop, [&] { return fn_done.load(); });
+    run_idle(loop, 5);  // the result's hand-back, if any, would run now
+    stop = true;
+    t.join();
+    CHECK(finished);
+}
