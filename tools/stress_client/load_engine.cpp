@@ -281,7 +281,11 @@ bool LoadEngine::rate_limited() {
         rate_wait_ = true;
         const auto wait = std::chrono::duration<double>(static_cast<double>(fresh_started_) / config_.connect_rate) -
                           (Clock::now() - started_at_);
-        rate_timer_ = loop_.call_later(std::chrono::duration_cast<Clock::duration>(wait), [this] {
+        // Not sooner than a millisecond: the poller's timeouts are whole milliseconds, and a
+        // shorter wait spins; what fell due meanwhile starts at once.
+        rate_timer_ = loop_.call_later(std::max<Clock::duration>(std::chrono::duration_cast<Clock::duration>(wait),
+                                                                 std::chrono::milliseconds(1)),
+                                       [this] {
             rate_wait_ = false;
             pump();
         });

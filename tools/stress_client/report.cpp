@@ -84,9 +84,10 @@ std::string format_table(const Report& r) {
     line("  {:<22} {:>10} {:>10} {:>10.3f} {:>12.3f}{}", "total", "", "", run.wall_s, r.client_cpu.total(),
          server_cpu ? fmt::format(" {:>12.3f}", r.server->cpu.total()) : "");
     line("");
-    line("  {:<22} {} of {} ({} bytes sent, {} verified)", "replies verified", run.messages_verified,
-         run.messages_expected, run.bytes_sent, run.bytes_verified);
-    if (run.sustained) {
+    if (run.mode != "hold")
+        line("  {:<22} {} of {} ({} bytes sent, {} verified)", "replies verified", run.messages_verified,
+             run.messages_expected, run.bytes_sent, run.bytes_verified);
+    if (run.sustained && run.mode != "hold") {
         const SustainedFigures& s = *run.sustained;
         const bool echo = run.protocol == "echo";
         line("  {:<22} {:.0f} {}/s, {:.2f} MB/s of replies over {:.3f} s ({} active of {}, {}depth {}, {})", "throughput",
