@@ -850,3 +850,50 @@ TEST_CASE("run_in_loop cancelled while fn runs: the task resumes at once, the la
     t.join();
     CHECK(finished);
 }
+
+TEST_CASE("2000 connections at once through one Acceptor, a task each side, every one echoed and closed") {
+    iomux::test::raise_fd_limit();
+    Reactor loop;
+    Acceptor acceptor(loop, "127.0.0.1", 0);
+    constexpr int kConns = 2000;
+    int echoed = 0, failed = 0;
+    auto echo = [](Stream s) -> Task<> {
+        std::string data;
+        while (co_await s.read(data)) {
+            co_await s.write(data);
+            data.clear();
+        }
+    };
+    auto serve = [](Acceptor& a, decltype(echo) echo) -> Task<> {
+        try {
+            for (;;) iomux::spawn(a.loop(), echo(co_await a.accept()));
+        } catch (const std::system_error& e) {
+            CHECK(e.code() == std::errc::operation_canceled);  // server.cancel() below
+        }
+    };
+    auto client = [](std::uint16_t port, int i, int& echoed, int& failed) -> Task<> {
+        try {
+            Stream s = co_await iomux::connect("127.0.0.1", port);
+            const std::string msg = "client " + std::to_string(i);
+            co_await s.write(msg);
+            s.write_eof();
+            std::string back;
+            while (co_await s.read(back)) {
+            }
+            if (back == msg) ++echoed;
+            else ++failed;
+        } catch (const std::exception&) {
+            ++failed;
+        }
+    };
+    TaskHandle server = iomux::spawn(loop, serve(acceptor, echo));
+    for (int i = 0; i < kConns; ++i) iomux::spawn(loop, client(port_of(acceptor), i, echoed, failed));
+    REQUIRE(run_until(loop, [&] { return echoed + failed == kConns; }, 30s));
+    CHECK(echoed == kConns);
+    CHECK(failed == 0);
+    CHECK(run_until(loop, [&] { return acceptor.server().connections() == 0; }));
+    server.cancel();
+    CHECK(server.done());
+    run_idle(loop, 3);
+    CHECK(loop.owned().size() == 0);  // every task and transport gone
+}
