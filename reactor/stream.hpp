@@ -176,8 +176,9 @@ private:
 };
 
 // A Server (server.hpp) whose connections are awaited as Streams. Connections that arrive
-// while no task awaits accept() queue up (reading paused; Server's max_connections bounds
-// them), oldest first. Several tasks may await accept(); they are served in turn.
+// while no task awaits accept() queue up, oldest first, each holding at most one chunk it
+// read ahead (Server's max_connections bounds how many). Several tasks may await accept();
+// they are served in turn.
 class Acceptor {
 public:
     // listen_tcp(host, port, options) + Server; throws std::system_error.
