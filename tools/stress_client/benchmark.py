@@ -86,6 +86,7 @@ def main():
         return {
             'stress_client': [client, '--port', port, '--conns', conns, '--json'],
             'floor_client': [floor, port, conns],
+            'floor_client --uring': [floor, port, conns, '--uring'],
             'reference_client.py': ['python3', reference, '127.0.0.1', port, conns],
         }
     server_cmd = [server, '--backend', 'epoll', '--port', '0']
@@ -104,7 +105,7 @@ def main():
             if name == 'stress_client':
                 d = json.loads(done.stdout)
                 row.update(scenario=d['wall_s'], cpu=d['client_cpu_s'])
-            elif name == 'floor_client':
+            elif name.startswith('floor_client'):
                 m = re.search(r'total ([\d.]+) s wall, ([\d.]+) s cpu', done.stdout)
                 row.update(scenario=float(m.group(1)), cpu=float(m.group(2)))
             else:
@@ -122,6 +123,7 @@ def main():
           f"{med(b['reference_client.py'], 'process_wall') / med(b['stress_client'], 'process_wall'):.2f}x (process)")
     print(f"   stress_client / floor_client: {ours / med(b['floor_client'], 'scenario'):.2f}x wall, "
           f"{med(b['stress_client'], 'cpu') / med(b['floor_client'], 'cpu'):.2f}x CPU")
+    print(f"   Python / floor_client --uring: {med(b['reference_client.py'], 'scenario') / med(b['floor_client --uring'], 'scenario'):.2f}x (scenario)")
     print(f"   commands: " + ' | '.join(shlex.join(c) for c in cmds.values()))
     print(f"   load average after: {open('/proc/loadavg').read().split()[0]}")
 
