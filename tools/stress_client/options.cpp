@@ -118,11 +118,13 @@ std::string inconsistency(const CLI::App& app, Options& o, bool sustained_given,
 }  // namespace
 
 std::optional<int> parse_options(int argc, const char* const* argv, Options& o) {
-    CLI::App app(R"(Opens many TCP connections to an echo server and verifies every byte it echoes.
+    CLI::App app(R"(Opens many TCP connections to a server and checks every reply: an echo server's (by
+default), a line or binary protocol's (--request / --expect), or HTTP/1.1's (--protocol http).
 
 Default: the material's scenario. Connect --conns connections, then for each of three
 messages ("This is the message. ", "It will be sent ", "in parts.") send it on every
-connection and wait for every full reply.)",
+connection and wait for every full reply. `stress_client merge FILE...` merges the results
+of separate runs (--result-file).)",
                  "stress_client");
     iomux::tools::style_cli(app, "usage: stress_client [options]", R"(Exit status: 0 when every connection was made and every reply verified, 1 when anything
 failed, 2 for bad usage (or a request this machine cannot satisfy, such as more
