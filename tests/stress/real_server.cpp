@@ -93,8 +93,11 @@ http {{
     fastcgi_temp_path {0}/tmp;
     uwsgi_temp_path {0}/tmp;
     scgi_temp_path {0}/tmp;
-    {2}
-    server {{ listen 127.0.0.1:{1} backlog=4096; root {0}; }}
+    server {{
+        listen 127.0.0.1:{1} backlog=4096;
+        root {0};
+        {2}
+    }}
 }}
 )", d, s.port_, directives));
     s.start({require_program("nginx"), "-p", d, "-c", d + "/nginx.conf"});

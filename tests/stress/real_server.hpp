@@ -17,7 +17,7 @@ namespace stress_test {
 
 class RealServer {
 public:
-    // nginx serving `page` at /index.html, with `directives` added to its http block.
+    // nginx serving `page` at /index.html, with `directives` added to its server block.
     static RealServer nginx(const std::string& page, const std::string& directives = {});
     static RealServer redis();
     // examples/http_hello ($HTTP_HELLO), which announces its own port.

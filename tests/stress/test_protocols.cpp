@@ -67,7 +67,9 @@ TEST_CASE("nginx: HTTP on 3000 connections, both modes, bodies checked; keep-ali
     iomux::test::raise_fd_limit();
     // keepalive_requests 3: nginx ends each connection after 3 responses, some with
     // pipelined requests unanswered, which must be sent again on a new connection.
-    RealServer nginx = RealServer::nginx(kPage, "keepalive_requests 3;");
+    // /chunked: the page with a word replaced, so nginx cannot know its length: chunked.
+    RealServer nginx = RealServer::nginx(kPage, "keepalive_requests 3; location = /chunked { rewrite ^ /index.html "
+                                                "break; sub_filter hello HELLO; sub_filter_types *; }");
     INFO(nginx.logs());
     const std::vector<std::string> http{"--protocol", "http", "--path", "/index.html", "--expect", kPage};
     std::vector<std::string> args{"--conns", kConns};
@@ -82,6 +84,12 @@ TEST_CASE("nginx: HTTP on 3000 connections, both modes, bodies checked; keep-ali
     check_passes(sustained, 200);
     CHECK(number(sustained, "reconnects") > 0);
     CHECK(number(sustained, "200", "http_status") == number(sustained, "messages_verified"));
+
+    const ToolRun chunked = run_client(nginx.port(), {"--conns", "200", "--protocol", "http", "--path", "/chunked",
+                                                      "--expect", "<html>HELLO from nginx</html>\n", "--depth", "4",
+                                                      "--duration", "0.5"});
+    check_passes(chunked, 200);
+    CHECK(number(chunked, "messages", "sustained") > 100);
 
     args = {"--conns", kConns, "--protocol", "http", "--path", "/index.html", "--expect", "<html>hello from apache"};
     check_fails_with(run_client(nginx.port(), args), "mismatch", 3000);
