@@ -14,6 +14,7 @@
 #include "client_checks.hpp"
 #include "fake_server.hpp"
 #include "histogram.hpp"
+#include "protocol.hpp"
 #include "real_server.hpp"
 #include "result_codec.hpp"
 #include "run_tool.hpp"
@@ -159,6 +160,42 @@ TEST_CASE("merge: two separate runs merged are one run over the union of their s
     CHECK(run_tool(client_path(), {"merge"}, 10s).exit_code == 2);
     CHECK(run_tool(client_path(), {"merge", dir + "/none.json"}, 10s).exit_code == 2);
     std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("replies split anywhere: every split point of a reply stream gives the same replies") {
+    auto replies_split_at = [](stress::Protocol& proto, const std::string& stream, std::size_t k, std::uint32_t asked) {
+        stress::ConnStream at{1000, 0, asked, 0};
+        stress::ReplyError error;
+        for (const std::string_view piece : {std::string_view(stream).substr(0, k), std::string_view(stream).substr(k)}) {
+            const std::int64_t n = proto.check(0, at, {piece.data(), piece.size()}, true, &error);
+            INFO("split at " << k << ": " << error.detail);
+            REQUIRE(n >= 0);
+            at.received += piece.size();
+            at.answered += static_cast<std::uint32_t>(n);
+        }
+        CHECK_FALSE(proto.mid_reply(0, at));
+        return at.answered;
+    };
+    stress::ProtocolSpec http;
+    http.kind = stress::ProtocolSpec::Kind::http;
+    http.request = "GET / HTTP/1.1\r\n\r\n";
+    http.expect = "hello";
+    const std::string responses =
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Long-Header: " + std::string(100, 'x') + "\r\n\r\nhello"
+        "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+        "2\r\nhe\r\n3;ext=1\r\nllo\r\n0\r\nTrailer: t\r\n\r\n"
+        "HTTP/1.1 204 No Content\r\n\r\n";
+    for (std::size_t k = 0; k <= responses.size(); ++k) {
+        const auto proto = stress::make_http(http, 1);
+        CHECK(replies_split_at(*proto, responses, k, 3) == 3);
+        CHECK(proto->statuses() == std::map<std::string, std::uint64_t>{{"200", 2}, {"204", 1}});
+    }
+    stress::ProtocolSpec redis;
+    redis.kind = stress::ProtocolSpec::Kind::expect;
+    redis.request = "PING\r\n";
+    redis.expect = "+PONG\r\n";
+    for (std::size_t k = 0; k <= 21; ++k)
+        CHECK(replies_split_at(*stress::make_expect(redis), "+PONG\r\n+PONG\r\n+PONG\r\n", k, 3) == 3);
 }
 
 TEST_CASE("bad protocol options exit 2 with the reason") {

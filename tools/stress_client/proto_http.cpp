@@ -136,7 +136,7 @@ public:
                         p.phase = Phase::status_line;
                         continue;
                     }
-                    const bool bodiless = spec_.head || p.status == 204 || p.status == 304;
+                    const bool bodiless = this->bodiless(p);
                     if (!bodiless && p.chunked) {
                         p.phase = Phase::chunk_size;
                         continue;
@@ -157,7 +157,7 @@ public:
             if (p.status < spec_.status_min || p.status > spec_.status_max)
                 return fail(ErrorKind::bad_status, "response {}: status {}, expected {}-{}", at.answered + replies, p.status,
                             spec_.status_min, spec_.status_max);
-            if (!spec_.expect.empty() && !spec_.head && p.body_at != spec_.expect.size())
+            if (!spec_.expect.empty() && !bodiless(p) && p.body_at != spec_.expect.size())
                 return fail(ErrorKind::mismatch, "response {}: the body is {} bytes, expected {}", at.answered + replies,
                             p.body_at, spec_.expect.size());
             const bool close = p.close;
@@ -199,6 +199,8 @@ private:
         std::uint64_t body_at = 0;    // body bytes so far, for --expect
         std::array<char, kLine> line;
     };
+
+    bool bodiless(const Parse& p) const noexcept { return spec_.head || p.status == 204 || p.status == 304; }
 
     const ProtocolSpec spec_;
     std::vector<Parse> conns_;
