@@ -36,6 +36,9 @@
 //  - else COOP_TASKRUN (5.19): run at our next syscall's return, no interrupt, any thread
 //    (0.87-1.05 of epoll);
 //  - else the default (5.18).
+// The ring also carries completion I/O (completion_ring.hpp): requests whose user_data has
+// CompletionRing::kTag are not polls; their CQEs are kept for the caller, and our tags keep
+// that bit clear. Offered only with DEFER_TASKRUN (6.1), the kernels that have multishot recv.
 // Not used: a registered ring fd (io_uring_register_ring_fd). It saves one fd lookup per
 // io_uring_enter, and that echo makes about 2,400 of them a second beside 80,000 recv(2):
 // nothing to measure, for one more tie to a thread.
@@ -55,6 +58,7 @@
 #include <fmt/format.h>
 
 #include "poller/backends.hpp"
+#include "poller/completion_ring.hpp"
 
 namespace iomux {
 namespace {
@@ -70,6 +74,7 @@ constexpr unsigned kTaskRunBatch = 20;
 // user_data of cancels and updates: their CQEs (errors only, see quiet()) carry nothing.
 constexpr std::uint64_t kControl = 0;
 
+// gen < 2^31: the top bit is CompletionRing::kTag.
 std::uint64_t tag(int fd, std::uint32_t gen) { return std::uint64_t{gen} << 32 | static_cast<std::uint32_t>(fd); }
 
 unsigned to_poll(std::uint32_t events) {
@@ -202,7 +207,7 @@ private:
     std::thread::id owner_;  // the thread that claimed it
 };
 
-class IoUringPoller final : public Poller {
+class IoUringPoller final : public Poller, public CompletionRing {
 public:
     ~IoUringPoller() override {
         // A closed ring is torn down later, by a kernel worker, and until then its polls keep
@@ -217,6 +222,11 @@ public:
     }
 
     std::string_view name() const noexcept override { return "io_uring"; }
+
+    CompletionRing* completion_ring() noexcept override { return ring_.deferred() ? this : nullptr; }
+    io_uring& ring() noexcept override { return *ring_.get(); }
+    io_uring_sqe& sqe() override { return *sqe_or_throw(); }
+    void submit() noexcept override { ring_.flush(); }
 
     void remove(int fd) noexcept override {
         if (!registered(fd)) return;
@@ -257,12 +267,13 @@ protected:
         reap(false);
         submit_queued();
         recheck();
-        // Something still ready: send the queued changes and gather their CQEs, no waiting.
-        const int ms = hits_.empty() ? timeout_ms(timeout) : 0;
+        // Something still ready, or completions to hand over: send the queued changes and
+        // gather their CQEs, no waiting.
+        const int ms = hits_.empty() && completions_.empty() ? timeout_ms(timeout) : 0;
         const int r = ring_.wait(ms);
         reap(true);
         const std::size_t n = report(out);
-        if (n > 0 || r == -ETIME || ms == 0) return static_cast<int>(n);
+        if (n > 0 || r == -ETIME || ms == 0 || !completions_.empty()) return static_cast<int>(n);
         // Woken by an error, a signal, or CQEs with nothing to report (stale, or a poll that
         // ended and is re-armed next time): poller.cpp retries EINTR with the time that is left.
         errno = r < 0 ? -r : EINTR;
@@ -286,7 +297,9 @@ private:
     void watch(int fd, std::uint32_t events) {
         Watch& w = watches_[fd];
         w.interest = events;
-        w.gen = ++gen_ == 0 ? ++gen_ : gen_;  // 0 would make fd 0's tag kControl
+        gen_ = (gen_ + 1) & 0x7fff'ffff;
+        if (gen_ == 0) gen_ = 1;  // 0 would make fd 0's tag kControl
+        w.gen = gen_;
         w.live = false;
         queue(fd);
     }
@@ -374,6 +387,10 @@ private:
 
     void take(const io_uring_cqe& cqe, bool current) {
         if (cqe.user_data == kControl) return;
+        if (cqe.user_data & kTag) {
+            completions_.push_back({cqe.user_data, cqe.res, cqe.flags});
+            return;
+        }
         const auto fd = static_cast<int>(static_cast<std::uint32_t>(cqe.user_data));
         if (!registered(fd)) return;
         Watch& w = watches_[fd];

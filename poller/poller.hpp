@@ -67,6 +67,8 @@
 
 namespace iomux {
 
+class CompletionRing;  // completion_ring.hpp
+
 // Interest and readiness bits; the values of Python's selectors.EVENT_READ / EVENT_WRITE.
 inline constexpr std::uint32_t EVENT_READ = 1u << 0;
 inline constexpr std::uint32_t EVENT_WRITE = 1u << 1;
@@ -111,6 +113,9 @@ public:
     // The kernel object's fd (epoll), or -1 when the backend has none or, like io_uring's
     // ring, it is not meant to be waited on by others.
     virtual int fileno() const noexcept { return -1; }
+    // The ring this Poller waits on, for completion I/O beside the readiness events
+    // (completion_ring.hpp); nullptr on backends that have none.
+    virtual CompletionRing* completion_ring() noexcept { return nullptr; }
 
     // Starts watching fd for events; EEXIST if it is watched already.
     void add(int fd, std::uint32_t events, Wakeup wakeup = Wakeup::all);

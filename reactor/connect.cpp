@@ -9,7 +9,7 @@
 
 #include "poller/unique_fd.hpp"
 #include "reactor/socket_address.hpp"
-#include "reactor/socket_transport.hpp"
+#include "reactor/transport_core.hpp"
 
 namespace iomux {
 namespace {
@@ -74,8 +74,7 @@ private:
             return finish_with_exception(std::current_exception());
         }
         if (!protocol) return fail(std::error_code(ECONNABORTED, std::system_category()));
-        auto& t = static_cast<SocketTransport&>(
-            loop_.owned().adopt(std::make_unique<SocketTransport>(loop_, std::move(sock_), std::move(protocol), nullptr)));
+        TransportCore& t = adopt_transport(loop_, std::move(sock_), std::move(protocol), nullptr);
         try {
             t.start();
         } catch (...) {

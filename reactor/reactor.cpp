@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <atomic>
 #include <cerrno>
 #include <mutex>
@@ -17,6 +18,7 @@
 #include "poller/errors.hpp"
 #include "reactor/errors.hpp"
 #include "poller/unique_fd.hpp"
+#include "reactor/completion_io.hpp"
 #include "reactor/fd_table.hpp"
 
 namespace iomux {
@@ -108,6 +110,14 @@ struct alignas(64) Handlers {
     Reactor::Callback& of(std::uint32_t direction) { return direction == EVENT_READ ? reader : writer; }
 };
 
+// $IOMUX_IO_PATH: "readiness" keeps an io_uring loop's transports on readiness, to compare.
+bool completion_io_wanted() {
+    const char* env = std::getenv("IOMUX_IO_PATH");
+    if (env == nullptr || *env == '\0' || std::string_view(env) == "completion") return true;
+    if (std::string_view(env) == "readiness") return false;
+    throw ValueError(fmt::format("IOMUX_IO_PATH='{}': expected completion or readiness", env));
+}
+
 }  // namespace
 
 struct Reactor::Impl {
@@ -116,6 +126,13 @@ struct Reactor::Impl {
     // Driven directly, not through a Selector: the reactor keeps each fd's registration
     // in fds, and its dispatch re-checks ids, so a selector's keys would be a second copy.
     std::unique_ptr<Poller> poller;
+    // Set when transports do completion I/O on the poller's ring (io_path() == "completion").
+    // Declared after the poller: it is destroyed first.
+#ifdef IOMUX_HAVE_IO_URING
+    std::unique_ptr<CompletionIo> completion;
+#else
+    std::nullptr_t completion = nullptr;
+#endif
     std::vector<PollEvent> events;  // one per fd in the backend: a wait drains all that are ready
     std::size_t in_backend = 0;     // fds with FdState::applied != 0
     // Indexed by fd. An fd whose every callback is paused is out of the backend (an idle
@@ -365,6 +382,17 @@ struct Reactor::Impl {
 Reactor::Reactor(std::string_view backend) : Reactor(make_poller(backend)) {}
 
 Reactor::Reactor(std::unique_ptr<Poller> poller) : impl_(std::make_unique<Impl>(std::move(poller), stats_)) {
+    const bool completion_wanted = completion_io_wanted();  // checked on every backend
+#ifdef IOMUX_HAVE_IO_URING
+    if (CompletionRing* ring = impl_->poller->completion_ring(); ring != nullptr && completion_wanted) {
+        try {
+            impl_->completion = std::make_unique<CompletionIo>(*ring);
+        } catch (const std::system_error&) {  // no buffer rings here: readiness it is
+        }
+    }
+#else
+    (void)completion_wanted;
+#endif
     impl_->wake_fd.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     if (!impl_->wake_fd) throw_errno("eventfd");
     add_reader(impl_->wake_fd.get(), [this] {
@@ -384,6 +412,18 @@ Reactor::~Reactor() {
     owned_.clear();
     for (int signo = 1; signo < NSIG; ++signo)
         if (impl_->signal_handlers[signo]) remove_signal_handler(signo);
+}
+
+std::string_view Reactor::io_path() const noexcept {
+    return impl_->completion ? "completion" : "readiness";
+}
+
+CompletionIo* Reactor::completion_io() noexcept {
+#ifdef IOMUX_HAVE_IO_URING
+    return impl_->completion.get();
+#else
+    return nullptr;
+#endif
 }
 
 std::string_view Reactor::backend() const noexcept {
@@ -600,6 +640,9 @@ void Reactor::run_once(std::optional<Clock::duration> timeout) {
         m.dispatch(m.handlers[fd], fd, std::exchange(s.kept, 0));
     }
     m.running_kept.clear();
+#ifdef IOMUX_HAVE_IO_URING
+    if (m.completion) m.completion->dispatch();
+#endif
 
     const auto now = Clock::now();
     while (!m.timers.empty() && m.timers.front()->when <= now) {

@@ -51,6 +51,7 @@
 namespace iomux {
 
 class Reactor;
+class CompletionIo;  // completion_io.hpp (internal)
 
 // The what() of an exception, or "unknown exception": for exception handlers, which are
 // handed a std::exception_ptr.
@@ -146,6 +147,14 @@ public:
 
     Clock::time_point now() const { return Clock::now(); }
     std::string_view backend() const noexcept;
+    // How transports (transport.hpp) do their I/O on this loop: "completion" when it runs on
+    // io_uring and the kernel has multishot recv and buffer rings (Linux 6.1): requests on
+    // the poller's ring, completed in the same wait as the readiness events. Else, and when
+    // $IOMUX_IO_PATH=readiness (ValueError, from the constructor, for values other than
+    // "completion" / "readiness"), "readiness": recv / send when the socket is ready.
+    std::string_view io_path() const noexcept;
+    // The completion I/O engine, nullptr on the readiness path (for transports; internal).
+    CompletionIo* completion_io() noexcept;
     // True on epoll-et: see "Edge-triggered backends" above.
     bool edge_triggered() const noexcept;
     void set_exception_handler(ExceptionHandler handler);

@@ -11,7 +11,7 @@
 
 #include <fmt/format.h>
 
-#include "reactor/socket_transport.hpp"
+#include "reactor/transport_core.hpp"
 
 namespace iomux {
 namespace {
@@ -76,7 +76,7 @@ Server::Server(Reactor& loop, ProtocolFactory factory, UniqueFd listener, Server
 Server::~Server() {
     close();
     // The loop owns the transports; they must forget this server before it is gone.
-    for_each_connection([](SocketTransport& t) {
+    for_each_connection([](TransportCore& t) {
         t.detach_server();
         t.abort();
     });
@@ -86,7 +86,7 @@ template <typename F>
 void Server::for_each_connection(F&& f) {
     if (connections_ == 0) return;
     loop_.owned().for_each([&](Owned& o) {
-        auto* t = dynamic_cast<SocketTransport*>(&o);
+        auto* t = dynamic_cast<TransportCore*>(&o);
         if (t != nullptr && t->server() == this) f(*t);
     });
 }
@@ -101,11 +101,11 @@ void Server::close() {
 }
 
 void Server::close_clients() {
-    for_each_connection([](SocketTransport& t) { t.close(); });
+    for_each_connection([](TransportCore& t) { t.close(); });
 }
 
 void Server::abort_clients() {
-    for_each_connection([](SocketTransport& t) { t.abort(); });
+    for_each_connection([](TransportCore& t) { t.abort(); });
 }
 
 SocketAddress Server::sockname() const {
@@ -173,8 +173,7 @@ void Server::serve(UniqueFd sock) {
     }
     // Counted from here; the transport's end (destruction) uncounts it, whatever happens.
     ++connections_;
-    auto& t = static_cast<SocketTransport&>(
-        loop_.owned().adopt(std::make_unique<SocketTransport>(loop_, std::move(sock), std::move(protocol), this)));
+    TransportCore& t = adopt_transport(loop_, std::move(sock), std::move(protocol), this);
     try {
         t.start();
     } catch (...) {  // the loop refused the fd (ENOMEM, ENOSPC for epoll's watch limit...)
@@ -186,7 +185,7 @@ void Server::serve(UniqueFd sock) {
     update_watch();  // at max_connections: stop accepting
 }
 
-void Server::connection_ended(SocketTransport&) noexcept {
+void Server::connection_ended(TransportCore&) noexcept {
     --connections_;
     try {
         update_watch();

@@ -46,7 +46,7 @@
 
 namespace iomux {
 
-class SocketTransport;
+class TransportCore;
 
 struct ServerOptions {
     int backlog = 4096;              // the kernel caps it at net.core.somaxconn
@@ -104,8 +104,8 @@ public:
     const Stats& stats() const noexcept { return stats_; }
 
 private:
-    friend class SocketTransport;
-    void connection_ended(SocketTransport& transport) noexcept;
+    friend class TransportCore;
+    void connection_ended(TransportCore& transport) noexcept;
     void on_readable();
     void serve(UniqueFd sock);
     enum class Shed { one, none_waiting, failed };

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,6 +40,7 @@
 #include "common/process_stats.hpp"
 #include "poller/errors.hpp"
 #include "poller/unique_fd.hpp"
+#include "reactor/completion_io.hpp"
 #include "reactor/connect.hpp"
 #include "reactor/protocol.hpp"
 #include "reactor/reactor.hpp"
@@ -100,6 +102,9 @@ std::string diff(std::string_view got, std::string_view want) {
 }
 
 bool is_prefix(std::string_view prefix, std::string_view of) { return of.substr(0, prefix.size()) == prefix; }
+
+// The completion path (io_uring) sends at the loop's next wait, not inside write().
+bool completion_path(const Transport& t) { return t.loop().io_path() == "completion"; }
 
 // ---------------------------------------------------------------------------------------
 // Probe: what a connection's protocol saw, kept by the test (the protocol dies with its
@@ -1036,9 +1041,12 @@ TEST_CASE("write after close() or abort() does nothing; write after write_eof() 
     SUBCASE("close") {
         t.write("before");
         t.close();
+        // Readiness sent "before" at once; completion I/O has it in flight until the next wait.
+        const std::size_t flushing = t.write_buffer_size();
+        CHECK(flushing == (completion_path(t) ? 6u : 0u));
         CHECK_NOTHROW(t.write("after"));
         CHECK_NOTHROW(t.writev(parts));
-        CHECK(t.write_buffer_size() == 0);
+        CHECK(t.write_buffer_size() == flushing);
         CHECK(rig.until_closed(peer));
         CHECK(peer.got == "before");
         CHECK(peer.eof);
@@ -1254,8 +1262,8 @@ TEST_CASE("writev: parts arrive in order, whole or split by the kernel, and behi
         });
     };
 
-    writev({"a", "", "bc", "def"});  // nothing buffered: one sendmsg takes it
-    CHECK(t.write_buffer_size() == 0);
+    writev({"a", "", "bc", "def"});  // nothing buffered: one sendmsg takes it (readiness)
+    CHECK(t.write_buffer_size() == (completion_path(t) ? 6u : 0u));  // or one send SQE, in flight
     std::vector<std::string> many;  // more parts than one sendmsg takes
     for (int i = 0; i < 1500; ++i) many.push_back(fmt::format("<{}>", i));
     writev(many);
@@ -1785,4 +1793,205 @@ TEST_CASE("TCP_NODELAY is set on accepted and connected sockets, unless turned o
         CHECK((get_int_option(server.t().fd(), IPPROTO_TCP, TCP_NODELAY) != 0) == no_delay);
         CHECK((get_int_option(client.t().fd(), IPPROTO_TCP, TCP_NODELAY) != 0) == no_delay);
     }
+}
+
+// --- 19: what the completion path (io_uring) must get right, held on every path --------
+
+namespace {
+
+// Sets an environment variable for the scope.
+class ScopedEnv {
+public:
+    ScopedEnv(const char* name, const char* value) : name_(name) {
+        if (const char* old = std::getenv(name)) old_ = old;
+        ::setenv(name, value, 1);
+    }
+    ~ScopedEnv() {
+        if (old_) ::setenv(name_, old_->c_str(), 1);
+        else ::unsetenv(name_);
+    }
+    ScopedEnv(const ScopedEnv&) = delete;
+    ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+private:
+    const char* name_;
+    std::optional<std::string> old_;
+};
+
+}  // namespace
+
+TEST_CASE("io_path(): completion on io_uring where the kernel allows it, readiness elsewhere or when asked") {
+    Reactor loop;
+    utsname u{};
+    REQUIRE(::uname(&u) == 0);
+    int major = 0, minor = 0;
+    REQUIRE(std::sscanf(u.release, "%d.%d", &major, &minor) == 2);
+    const bool kernel_has_it = major > 6 || (major == 6 && minor >= 1);
+    CAPTURE(u.release);
+    CHECK(loop.io_path() == (loop.backend() == "io_uring" && kernel_has_it ? "completion" : "readiness"));
+    CHECK((loop.completion_io() != nullptr) == (loop.io_path() == "completion"));
+    {
+        const ScopedEnv env("IOMUX_IO_PATH", "readiness");
+        CHECK(Reactor().io_path() == "readiness");
+    }
+    {
+        const ScopedEnv env("IOMUX_IO_PATH", "sideways");
+        CHECK_THROWS_AS(Reactor(), iomux::ValueError);
+    }
+}
+
+TEST_CASE("thousands of connections send at once: the buffer ring runs dry, no byte is lost or reordered") {
+    // Every connection is accepted paused, then all resume in one iteration with 16 KiB
+    // waiting each: far more than the loop's provided buffers take in one wait.
+    constexpr std::size_t kConnections = 3000;
+    constexpr std::size_t kBytes = 16 * KiB;
+    const iomux::test::FdLimitGuard limit_guard;
+    iomux::test::raise_fd_limit();
+    Rig rig;
+    rig.probes.setup = [](Probe& p) {
+        echo(p);
+        p.on_made = [](Transport& t) { t.pause_reading(); };
+    };
+    rig.listen({.backlog = 4096});
+    std::vector<RawPeer> peers;
+    std::vector<std::string> sent;
+    for (std::size_t i = 0; i < kConnections; ++i) {
+        peers.push_back(rig.raw_client());
+        if (i % 64 == 63) rig.loop.run_once(0ms);  // accept as we go: the backlog is finite
+    }
+    REQUIRE(rig.until([&] {
+        return rig.probes.all.size() == kConnections &&
+               std::all_of(rig.probes.all.begin(), rig.probes.all.end(), [](const Probe& p) { return p.made == 1; });
+    }));
+    run_idle(rig.loop, 3);  // every receive of the completion path cancelled by the pause
+    for (std::size_t i = 0; i < kConnections; ++i) {
+        sent.push_back(pattern(kBytes, static_cast<std::uint32_t>(i + 1)));
+        peers[i].send(sent.back());
+    }
+    run_idle(rig.loop, 3);
+    for (const Probe& p : rig.probes.all) CHECK(p.received.empty());
+    for (Probe& p : rig.probes.all) p.t().resume_reading();
+    CHECK(rig.until([&] {
+        bool all = true;
+        for (std::size_t i = 0; i < kConnections; ++i) {
+            peers[i].flush();
+            peers[i].pump();
+            all = all && peers[i].got.size() >= kBytes;
+        }
+        return all;
+    }, 60s));
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < kConnections; ++i) wrong += peers[i].got != sent[i];
+    CHECK(wrong == 0);
+    for (const Probe& p : rig.probes.all) CHECK(p.data_not_reading == 0);
+    if (iomux::CompletionIo* io = rig.loop.completion_io()) {
+        MESSAGE(fmt::format("completion path: {} completions, {} receives found no buffer, {} re-armed",
+                            io->stats().completions, io->stats().out_of_buffers, io->stats().rearmed));
+        CHECK(io->stats().out_of_buffers > 0);
+        CHECK(io->stats().rearmed >= io->stats().out_of_buffers);
+    }
+}
+
+TEST_CASE("pause_reading and resume_reading in every state of the receive") {
+    Rig rig;
+    SUBCASE("paused in connection_made, before the first byte: nothing until resumed, then all in order") {
+        rig.probes.setup = [](Probe& p) { p.on_made = [](Transport& t) { t.pause_reading(); }; };
+        rig.listen();
+        RawPeer peer = rig.raw_client();
+        Probe& p = rig.served();
+        const std::string data = pattern(300 * KiB, 7);
+        peer.send(data);
+        for (int i = 0; i < 20; ++i) {
+            peer.flush();
+            rig.loop.run_once(5ms);
+        }
+        CHECK(p.received.empty());
+        p.t().resume_reading();
+        CHECK(rig.until([&] {
+            peer.flush();
+            return p.received.size() >= data.size();
+        }));
+        CHECK(diff(p.received, data) == "");
+    }
+    SUBCASE("paused and resumed in the same callback, again and again: every byte once, in order") {
+        rig.probes.setup = [](Probe& p) {
+            p.on_data = [](Transport& t, std::string_view) {
+                t.pause_reading();
+                t.resume_reading();
+                t.pause_reading();
+                t.resume_reading();
+            };
+        };
+        rig.listen();
+        RawPeer peer = rig.raw_client();
+        Probe& p = rig.served();
+        const std::string data = pattern(512 * KiB, 8);
+        peer.send(data);
+        CHECK(rig.until([&] {
+            peer.flush();
+            return p.received.size() >= data.size();
+        }));
+        CHECK(diff(p.received, data) == "");
+        CHECK(p.data_not_reading == 0);
+    }
+    SUBCASE("the peer's bytes and FIN arrive while paused: on resume the bytes, then eof_received") {
+        rig.probes.setup = [](Probe& p) {
+            p.on_made = [](Transport& t) { t.pause_reading(); };
+            p.on_eof = [](Transport&) { return false; };
+        };
+        rig.listen();
+        RawPeer peer = rig.raw_client();
+        Probe& p = rig.served();
+        const std::string data = pattern(40 * KiB, 9);
+        peer.send(data);
+        REQUIRE(peer.flush());
+        peer.shutdown_write();
+        run_idle(rig.loop, 10);
+        CHECK(p.received.empty());
+        CHECK(p.eofs == 0);
+        p.t().resume_reading();
+        CHECK(rig.until_ended(p));
+        CHECK(p.received == data);
+        CHECK(p.eofs == 1);
+        CHECK_FALSE(p.error);
+        CAPTURE(trace_of(p));
+        CHECK(trace_of(p) == "made data eof lost");
+        CHECK(rig.until_closed(peer));
+    }
+    SUBCASE("paused, then closed while paused: no data after close, a clean end") {
+        rig.probes.setup = [](Probe& p) { p.on_made = [](Transport& t) { t.pause_reading(); }; };
+        rig.listen();
+        RawPeer peer = rig.raw_client();
+        Probe& p = rig.served();
+        peer.send(pattern(64 * KiB, 10));
+        run_idle(rig.loop, 5);
+        p.t().close();
+        CHECK(rig.until_ended(p));
+        CHECK(p.received.empty());
+        check_ended_once(rig.loop, p);
+    }
+}
+
+TEST_CASE("abort with a send and a receive in flight: connection_lost at once, nothing used after it") {
+    Rig rig;
+    rig.listen();
+    RawPeer peer = rig.raw_client(kSmallWindow);
+    Probe& p = rig.served();
+    Transport& t = p.t();
+    small_send_buffer(t);
+    const std::string big = pattern(4 * MiB, 11);
+    t.write(big);  // far more than the kernel takes: a send stays in flight
+    run_idle(rig.loop, 5);
+    CHECK(t.write_buffer_size() > 0);
+    const std::size_t owned = rig.loop.owned().size();
+    t.abort();
+    CHECK(t.write_buffer_size() == 0);
+    CHECK(rig.until_ended(p));
+    CHECK_FALSE(p.error);
+    check_ended_once(rig.loop, p);
+    // The transport goes once the kernel has completed its cancelled requests.
+    CHECK(rig.until([&] { return rig.loop.owned().size() == owned - 1; }));
+    CHECK(rig.until_closed(peer));
+    CHECK(peer.got.size() < big.size());
+    CHECK(is_prefix(peer.got, big));
 }
