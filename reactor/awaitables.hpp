@@ -8,8 +8,8 @@
 //
 // Every one of them is cancellable (TaskHandle::cancel, with_timeout): the pending await
 // is unhooked from the loop and throws std::system_error(std::errc::operation_canceled).
-// None allocates per await, except sleep (the loop's timer record) and run_in_loop (the
-// state two threads share).
+// None allocates per await, except sleep and with_timeout (the loop's timer record; and
+// with_timeout's frame) and run_in_loop (the state two threads share).
 #pragma once
 
 #include <chrono>
@@ -297,7 +297,7 @@ private:
 // Awaits awaitable, for at most timeout: then its await is cancelled and this throws
 // std::system_error(std::errc::timed_out). Anything else it throws passes through, a
 // cancel() of the task included (operation_canceled). The awaitable is moved into the
-// with_timeout frame (one allocation: the frame).
+// with_timeout frame; that frame and the loop's timer record are its two allocations.
 template <typename A>
 Task<detail::await_result_t<A>> with_timeout(Reactor::Clock::duration timeout, A awaitable) {
     detail::TaskContext& context = co_await detail::ThisContext{};
