@@ -86,6 +86,13 @@ TEST_CASE("nginx: HTTP on 3000 connections, both modes, bodies checked; keep-ali
     CHECK(number(sustained, "reconnects") > 0);
     CHECK(number(sustained, "200", "http_status") == number(sustained, "messages_verified"));
 
+    // "Connection: close": nginx ends every connection after its response, so each round
+    // after the first finds its connection ended and must make it again.
+    const ToolRun closing = run_client(nginx.port(), {"--conns", "500", "--protocol", "http", "--path", "/index.html",
+                                                      "--header", "Connection: close", "--expect", kPage});
+    check_all_ok(closing, 500, 1500);
+    CHECK(number(closing, "reconnects") == 1000);
+
     const ToolRun chunked = run_client(nginx.port(), {"--conns", "200", "--protocol", "http", "--path", "/chunked",
                                                       "--expect", "<html>HELLO from nginx</html>\n", "--depth", "4",
                                                       "--duration", "0.5"});

@@ -234,16 +234,21 @@ bool LoadEngine::ended_between_replies(std::uint32_t c, int err) {
     Conn& k = conns_[c];
     if ((err != 0 && err != ECONNRESET && err != EPIPE) || stopping_ || !protocol_.may_reconnect(c, k.stream))
         return false;
-    ++reconnects_;
     release(k);
     k.stream = ConnStream{0, 0, k.stream.asked - k.stream.answered, 0};
-    k.state = State::idle;
-    k.attempts = 0;
+    k.state = State::ended;
     k.reopening = true;
     protocol_.restart(c);
+    if (unanswered(k)) reopen(c);
+    return true;
+}
+
+void LoadEngine::reopen(std::uint32_t c) {
+    ++reconnects_;
+    conns_[c].state = State::idle;
+    conns_[c].attempts = 0;
     retry_queue_.push_back(c);
     schedule_pump();  // not from inside the old socket's callback
-    return true;
 }
 
 void LoadEngine::connect_failed(std::uint32_t c, int err) {
@@ -403,6 +408,7 @@ void LoadEngine::send(std::uint32_t c, std::uint32_t requests) {
     Conn& k = conns_[c];
     if (stopping_ || (k.state != State::open && !k.reopening)) return;
     k.stream.asked += requests;
+    if (k.state == State::ended) reopen(c);
     if (k.state == State::open && !k.writing) flush(c);
 }
 
@@ -474,6 +480,7 @@ void LoadEngine::expire() {
             }
             break;
         case State::failed:
+        case State::ended:
             break;
         }
     }

@@ -114,7 +114,11 @@ public:
 
     bool stopping() const noexcept { return stopping_; }
     bool expired() const noexcept { return expired_; }
-    bool is_open(std::uint32_t conn) const noexcept { return conns_[conn].state == State::open; }
+    // Open, or being made again after the server ended it between replies: requests sent
+    // to it now go out once it is open (a round of the scenario must not skip it).
+    bool is_open(std::uint32_t conn) const noexcept {
+        return conns_[conn].state == State::open || conns_[conn].reopening;
+    }
     std::uint32_t size() const noexcept { return static_cast<std::uint32_t>(conns_.size()); }
 
     // Connections that opened (and may have failed later), and that gave up opening.
@@ -136,7 +140,9 @@ public:
     const std::string& abort_reason() const noexcept { return abort_reason_; }
 
 private:
-    enum class State : std::uint8_t { idle, connecting, backoff, open, failed };
+    // ended: the server ended it between replies with nothing outstanding; it is made
+    // again when a request is sent to it (reopening), not before.
+    enum class State : std::uint8_t { idle, connecting, backoff, open, failed, ended };
     struct Conn {
         iomux::UniqueFd fd;
         State state = State::idle;
@@ -161,6 +167,7 @@ private:
     enum class Read : std::uint8_t { data, full, nothing, ended };
     Read read_once(std::uint32_t c);
     bool ended_between_replies(std::uint32_t c, int err);
+    void reopen(std::uint32_t c);
     bool rate_limited();
     void schedule_pump();
     bool unanswered(const Conn& k) const noexcept { return k.stream.answered < k.stream.asked; }
