@@ -12,6 +12,9 @@
 #include <fmt/format.h>
 
 #include "reactor/transport_core.hpp"
+#ifdef IOMUX_HAVE_IO_URING
+#include "reactor/uring_acceptor.hpp"
+#endif
 
 namespace iomux {
 namespace {
@@ -70,6 +73,10 @@ std::vector<UniqueFd> listen_tcp_for_loops(std::string_view host, std::uint16_t 
 Server::Server(Reactor& loop, ProtocolFactory factory, UniqueFd listener, ServerOptions options)
     : loop_(loop), factory_(std::move(factory)), listener_(std::move(listener)), spare_(open_spare()),
       options_(options) {
+#ifdef IOMUX_HAVE_IO_URING
+    if (CompletionIo* io = loop.completion_io())
+        acceptor_ = std::make_unique<UringAcceptor>(loop, *io, *this, listener_.get());
+#endif
     update_watch();
 }
 
@@ -94,8 +101,18 @@ void Server::for_each_connection(F&& f) {
 void Server::close() {
     if (!listener_) return;
     rest_.cancel();
-    if (watching_) loop_.remove_reader(listener_.get());
+    const bool completion = static_cast<bool>(acceptor_);
+#ifdef IOMUX_HAVE_IO_URING
+    if (completion) {
+        auto& acceptor = static_cast<UringAcceptor&>(*acceptor_);
+        acceptor.detach();
+        loop_.owned().adopt(std::move(acceptor_));
+        acceptor.end_when_idle();
+    }
+#endif
+    if (watching_ && !completion) loop_.remove_reader(listener_.get());
     watching_ = false;
+    held_.clear();
     listener_.reset();
     spare_.reset();
 }
@@ -114,10 +131,21 @@ SocketAddress Server::sockname() const {
 }
 
 void Server::update_watch() {
-    const bool want = listener_ && !resting_ &&
-                      (options_.max_connections == 0 || connections_ < options_.max_connections);
+    const bool below_limit = options_.max_connections == 0 || connections_ < options_.max_connections;
+    if (below_limit && !held_.empty()) {  // served first; serve() comes back here
+        UniqueFd sock = std::move(held_.front());
+        held_.erase(held_.begin());
+        return serve(std::move(sock));
+    }
+    const bool want = listener_ && !resting_ && below_limit;
     if (want == watching_) return;
     watching_ = want;
+#ifdef IOMUX_HAVE_IO_URING
+    if (acceptor_) {
+        auto& acceptor = static_cast<UringAcceptor&>(*acceptor_);
+        return want ? acceptor.start() : acceptor.stop();
+    }
+#endif
     if (!want) {
         loop_.remove_reader(listener_.get());
         return;
@@ -183,6 +211,25 @@ void Server::serve(UniqueFd sock) {
         loop_.call_exception_handler(fd, std::current_exception());
     }
     update_watch();  // at max_connections: stop accepting
+}
+
+void Server::accepted(UniqueFd sock) {
+    ++stats_.accepted;
+    // The kernel may complete a few accepts past the limit before the cancel reaches it.
+    if (options_.max_connections != 0 && connections_ >= options_.max_connections) {
+        held_.push_back(std::move(sock));
+        return;
+    }
+    serve(std::move(sock));
+}
+
+void Server::accept_failed(int error) {
+    // As on_readable(): the client gave up, or out of fds (shed one), or out of memory (rest).
+    if (error == EINTR || error == ECONNABORTED || error == EPROTO) return;
+    // Out of fds: shed one and go on. io_uring's accept takes an fd before it looks at the
+    // backlog, so with nothing to shed, armed again it would fail at once, and again: rest.
+    if ((error == EMFILE || error == ENFILE) && shed_one() == Shed::one) return;
+    pause_for_resources();
 }
 
 void Server::connection_ended(TransportCore&) noexcept {

@@ -12,7 +12,8 @@
 //
 // What it does for every connection, so that protocols need not:
 //  - accepts every pending connection, up to 64 per wake-up (a connect storm cannot starve
-//    established clients; an edge-triggered loop is asked for another turn);
+//    established clients; an edge-triggered loop is asked for another turn); on the
+//    completion path (Reactor::io_path), one multishot accept request does it all;
 //  - sets TCP_NODELAY (a client that pipelines small messages would otherwise wait on
 //    Nagle's algorithm and delayed ACKs: 40 ms stalls);
 //  - out of fds (EMFILE, ENFILE), it neither spins nor stops: it closes a spare fd kept for
@@ -47,6 +48,7 @@
 namespace iomux {
 
 class TransportCore;
+class UringAcceptor;
 
 struct ServerOptions {
     int backlog = 4096;              // the kernel caps it at net.core.somaxconn
@@ -105,6 +107,10 @@ public:
 
 private:
     friend class TransportCore;
+    friend class UringAcceptor;
+    // The completion path's accepts (uring_acceptor.hpp).
+    void accepted(UniqueFd sock);
+    void accept_failed(int error);
     void connection_ended(TransportCore& transport) noexcept;
     void on_readable();
     void serve(UniqueFd sock);
@@ -124,6 +130,8 @@ private:
     bool watching_ = false;
     bool resting_ = false;  // left alone after running out of resources
     TimerHandle rest_;
+    std::unique_ptr<Owned> acceptor_;  // a UringAcceptor, on the completion path
+    std::vector<UniqueFd> held_;         // accepted by the kernel past max_connections
     Stats stats_;
 };
 
