@@ -71,8 +71,9 @@ void serve(iomux::Reactor& loop, iomux::UniqueFd listener, iomux::Wakeup wakeup,
     loop.run();
     if (stats) {
         const auto& s = server.stats();
-        fmt::print(stderr, "echo_server: {}{} connections accepted, {} shed for want of fds, {} pauses, {} idle wake-ups\n",
-                   label, s.accepted, s.shed, s.pauses, s.idle_wakeups);
+        fmt::print(stderr, "echo_server: {}{} connections accepted, {} shed for want of fds, {} pauses, {} idle wake-ups; "
+                   "{} I/O on {}\n",
+                   label, s.accepted, s.shed, s.pauses, s.idle_wakeups, loop.io_path(), loop.backend());
     }
 }
 

@@ -63,6 +63,11 @@ std::map<std::string, int> serve_and_stop(ServerProcess& server) {
     int total = 0;
     for (const auto& [label, n] : counts) total += n;
     CHECK(total == kClients);
+    // Each loop says how its transports move bytes: completions only on io_uring.
+    const std::string backend = default_backend();
+    const std::regex path(backend == "io_uring" ? "(completion|readiness) I/O on io_uring\n" : "readiness I/O on " + backend + "\n");
+    const auto paths = std::distance(std::sregex_iterator(stats.begin(), stats.end(), path), std::sregex_iterator());
+    CHECK(paths == static_cast<long>(counts.size()));
     return counts;
 }
 
