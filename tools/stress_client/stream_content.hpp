@@ -35,8 +35,6 @@ public:
     std::span<const char> at(std::uint32_t conn, std::uint64_t offset) const noexcept override;
     std::uint64_t messages_end(std::uint64_t n) const noexcept override;
 
-    std::size_t size() const noexcept { return messages_.size(); }
-
 private:
     std::vector<std::string> messages_;
     std::string stream_;
