@@ -40,9 +40,10 @@ using iomux::UniqueFd;
 // nearly every connection can have a request waiting at once, so a pool that never runs dry
 // needs a buffer per connection (16384 x 1 KiB: 21 MiB RSS against 13); this one serves up
 // to 4096 messages an iteration, plenty to amortise an enter, and when it runs dry the
-// recvs that got -ENOBUFS wait in line for returned buffers (3-8 % of messages in those
-// runs; the two pools tied on messages/s). 2 KiB holds the benchmark's 64 bytes with room
-// to spare and a bulk transfer in few CQEs; the pool's pages all get touched as it cycles.
+// recvs that got -ENOBUFS wait in line for returned buffers (0-32 % of a run's receives;
+// the two pools tied on messages/s, two runs each on a busy machine). 2 KiB holds the
+// benchmark's 64 bytes with room to spare and a bulk transfer in few CQEs; the pool's
+// pages all get touched as it cycles.
 constexpr unsigned kBuffers = 4096, kBufferSize = 2048, kGroup = 0;
 constexpr unsigned kSqEntries = 4096, kCqEntries = 32768;
 // A connection whose peer does not read holds the buffers of its queued replies: past this
