@@ -63,8 +63,9 @@ void serve(iomux::Reactor& loop, iomux::UniqueFd listener, iomux::Wakeup wakeup,
     if (stats) {
         const auto& s = acceptor.server().stats();
         fmt::print(stderr,
-                   "coro_echo_server: {}{} connections accepted, {} shed for want of fds, {} pauses, {} idle wake-ups\n",
-                   label, s.accepted, s.shed, s.pauses, s.idle_wakeups);
+                   "coro_echo_server: {}{} connections accepted, {} shed for want of fds, {} pauses, {} idle wake-ups; "
+                   "{} I/O on {}\n",
+                   label, s.accepted, s.shed, s.pauses, s.idle_wakeups, loop.io_path(), loop.backend());
     }
 }
 
